@@ -1,0 +1,321 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+
+namespace MailOps.Core.Config
+{
+    /// <summary>How a client secures its SMTP connection (the names follow MailKit's SecureSocketOptions).</summary>
+    public enum SmtpSecurity
+    {
+        /// <summary>Plain text, never upgraded.</summary>
+        None,
+        /// <summary>Implicit TLS from the first byte (port 465).</summary>
+        SslOnConnect,
+        /// <summary>STARTTLS, and fail if the server does not offer it.</summary>
+        StartTls,
+        /// <summary>STARTTLS if the server offers it, plain text otherwise.</summary>
+        StartTlsWhenAvailable,
+        /// <summary>SslOnConnect on port 465, StartTlsWhenAvailable elsewhere.</summary>
+        Auto,
+    }
+
+    /// <summary>What a relay is for: person-to-person mail (primary) or bulk and automated mail (secondary).</summary>
+    public enum RelayRole
+    {
+        Primary,
+        Secondary,
+    }
+
+    /// <summary>The kinds of email flow an organisation runs.</summary>
+    public enum FlowKind
+    {
+        PersonToPerson,
+        Transactional,
+        Campaign,
+        Automation,
+        Dmp,
+        List,
+    }
+
+    /// <summary>Where the store lives.</summary>
+    public enum StoreProvider
+    {
+        Sqlite,
+        PostgreSql,
+    }
+
+    /// <summary>The whole configuration file, validated.</summary>
+    public sealed class MailOpsConfig
+    {
+        internal MailOpsConfig(string? path, int version, IReadOnlyList<RelayConfig> relays,
+            IReadOnlyList<DomainConfig> domains, DnsConfig dns, StoreConfig store, IReadOnlyList<FlowConfig> flows,
+            IReadOnlyList<ProviderConfig> providers, IReadOnlyList<ThresholdConfig> thresholds,
+            IReadOnlyList<AlertSinkConfig> alertSinks, string? secretVault)
+        {
+            Path = path;
+            Version = version;
+            Relays = relays;
+            Domains = domains;
+            Dns = dns;
+            Store = store;
+            Flows = flows;
+            Providers = providers;
+            Thresholds = thresholds;
+            AlertSinks = alertSinks;
+            SecretVault = secretVault;
+        }
+
+        /// <summary>The file the configuration was read from (null when it was read from text).</summary>
+        public string? Path { get; }
+        public int Version { get; }
+        public IReadOnlyList<RelayConfig> Relays { get; }
+        public IReadOnlyList<DomainConfig> Domains { get; }
+        public DnsConfig Dns { get; }
+        public StoreConfig Store { get; }
+        public IReadOnlyList<FlowConfig> Flows { get; }
+        public IReadOnlyList<ProviderConfig> Providers { get; }
+        public IReadOnlyList<ThresholdConfig> Thresholds { get; }
+        public IReadOnlyList<AlertSinkConfig> AlertSinks { get; }
+
+        /// <summary>The SecretManagement vault that credentials named by relays are read from (null: default vault).</summary>
+        public string? SecretVault { get; }
+
+        /// <summary>The relay of that name (case-insensitive), or null.</summary>
+        public RelayConfig? FindRelay(string name) =>
+            Relays.FirstOrDefault(r => string.Equals(r.Name, name, StringComparison.OrdinalIgnoreCase));
+
+        /// <summary>The flow of that name (case-insensitive), or null.</summary>
+        public FlowConfig? FindFlow(string name) =>
+            Flows.FirstOrDefault(f => string.Equals(f.Name, name, StringComparison.OrdinalIgnoreCase));
+
+        public override string ToString() => Path ?? "(configuration text)";
+    }
+
+    /// <summary>An SMTP relay MailOps can check or send through.</summary>
+    public sealed class RelayConfig
+    {
+        internal RelayConfig(string name, string host, int port, SmtpSecurity security, RelayRole role,
+            string? credential, string? heloName, int timeoutSeconds, bool skipCertificateCheck,
+            bool allowAuthWithoutTls, string? description)
+        {
+            Name = name;
+            Host = host;
+            Port = port;
+            Security = security;
+            Role = role;
+            Credential = credential;
+            HeloName = heloName;
+            TimeoutSeconds = timeoutSeconds;
+            SkipCertificateCheck = skipCertificateCheck;
+            AllowAuthWithoutTls = allowAuthWithoutTls;
+            Description = description;
+        }
+
+        public string Name { get; }
+        public string Host { get; }
+        public int Port { get; }
+        public SmtpSecurity Security { get; }
+        public RelayRole Role { get; }
+
+        /// <summary>The name of the credential (a SecretManagement secret, or matched against -Credential); never the secret itself.</summary>
+        public string? Credential { get; }
+        public string? HeloName { get; }
+        public int TimeoutSeconds { get; }
+
+        /// <summary>True only when the file says so explicitly: certificates are validated by default.</summary>
+        public bool SkipCertificateCheck { get; }
+
+        /// <summary>True only when the file says so explicitly: AUTH over an unencrypted channel is refused by default.</summary>
+        public bool AllowAuthWithoutTls { get; }
+        public string? Description { get; }
+
+        public override string ToString() => $"{Name} ({Host}:{Port}, {Role})";
+    }
+
+    /// <summary>A domain the organisation sends as.</summary>
+    public sealed class DomainConfig
+    {
+        internal DomainConfig(string name, IReadOnlyList<string> dkimSelectors)
+        {
+            Name = name;
+            DkimSelectors = dkimSelectors;
+        }
+
+        public string Name { get; }
+        public IReadOnlyList<string> DkimSelectors { get; }
+
+        public override string ToString() => Name;
+    }
+
+    /// <summary>Which DNS servers MailOps asks, and how patiently.</summary>
+    public sealed class DnsConfig
+    {
+        internal DnsConfig(IReadOnlyList<DnsServerEndpoint> servers, int timeoutSeconds, int retries,
+            IReadOnlyList<string> dnsblZones)
+        {
+            Servers = servers;
+            TimeoutSeconds = timeoutSeconds;
+            Retries = retries;
+            DnsblZones = dnsblZones;
+        }
+
+        /// <summary>Empty: the system's resolvers.</summary>
+        public IReadOnlyList<DnsServerEndpoint> Servers { get; }
+        public int TimeoutSeconds { get; }
+        public int Retries { get; }
+        public IReadOnlyList<string> DnsblZones { get; }
+
+        /// <summary>The DNSBL zones checked when the file names none.</summary>
+        public static IReadOnlyList<string> DefaultDnsblZones { get; } =
+            new[] { "zen.spamhaus.org", "bl.spamcop.net", "b.barracudacentral.org" };
+
+        internal static DnsConfig Default { get; } = new DnsConfig(Array.Empty<DnsServerEndpoint>(), 5, 1, DefaultDnsblZones);
+    }
+
+    /// <summary>A DNS server address and port.</summary>
+    public sealed class DnsServerEndpoint
+    {
+        public DnsServerEndpoint(string address, int port)
+        {
+            Address = address;
+            Port = port;
+        }
+
+        public string Address { get; }
+        public int Port { get; }
+
+        public override string ToString() => Address.Contains(":") ? $"[{Address}]:{Port}" : $"{Address}:{Port}";
+    }
+
+    /// <summary>Where MailOps keeps what must outlive a process.</summary>
+    public sealed class StoreConfig
+    {
+        internal StoreConfig(StoreProvider provider, string? path, string? connectionString, string? credential)
+        {
+            Provider = provider;
+            Path = path;
+            ConnectionString = connectionString;
+            Credential = credential;
+        }
+
+        public StoreProvider Provider { get; }
+
+        /// <summary>SQLite: the database file (null: the per-user default).</summary>
+        public string? Path { get; }
+
+        /// <summary>PostgreSQL: the connection string without a password.</summary>
+        public string? ConnectionString { get; }
+
+        /// <summary>PostgreSQL: the name of the credential that holds the password.</summary>
+        public string? Credential { get; }
+
+        internal static StoreConfig Default { get; } = new StoreConfig(StoreProvider.Sqlite, null, null, null);
+    }
+
+    /// <summary>One email flow the organisation runs (declared).</summary>
+    public sealed class FlowConfig
+    {
+        internal FlowConfig(string name, FlowKind kind, string? owner, IReadOnlyList<string> senders,
+            IReadOnlyList<string> clientHosts, string? relay, string? esp, string? suppressionList)
+        {
+            Name = name;
+            Kind = kind;
+            Owner = owner;
+            Senders = senders;
+            ClientHosts = clientHosts;
+            Relay = relay;
+            Esp = esp;
+            SuppressionList = suppressionList;
+        }
+
+        public string Name { get; }
+        public FlowKind Kind { get; }
+        public string? Owner { get; }
+
+        /// <summary>Sender addresses (user@domain) or whole domains (domain or @domain).</summary>
+        public IReadOnlyList<string> Senders { get; }
+        public IReadOnlyList<string> ClientHosts { get; }
+        public string? Relay { get; }
+        public string? Esp { get; }
+        public string? SuppressionList { get; }
+
+        /// <summary>Bulk flows must never share the person-to-person relay.</summary>
+        public bool IsBulk => Kind == FlowKind.Campaign || Kind == FlowKind.List || Kind == FlowKind.Automation || Kind == FlowKind.Dmp;
+
+        public override string ToString() => Name;
+    }
+
+    /// <summary>A mail or DNS provider added to (or overriding) the catalogue shipped with the module.</summary>
+    public sealed class ProviderConfig
+    {
+        internal ProviderConfig(string name, IReadOnlyList<string> mxPatterns, IReadOnlyList<string> nsPatterns,
+            IReadOnlyList<int> asNumbers)
+        {
+            Name = name;
+            MxPatterns = mxPatterns;
+            NsPatterns = nsPatterns;
+            AsNumbers = asNumbers;
+        }
+
+        public string Name { get; }
+        public IReadOnlyList<string> MxPatterns { get; }
+        public IReadOnlyList<string> NsPatterns { get; }
+        public IReadOnlyList<int> AsNumbers { get; }
+
+        public override string ToString() => Name;
+    }
+
+    /// <summary>A traffic limit (for example a provider's recipients per hour).</summary>
+    public sealed class ThresholdConfig
+    {
+        internal ThresholdConfig(string name, string scope, string? match, string metric, string per, double limit)
+        {
+            Name = name;
+            Scope = scope;
+            Match = match;
+            Metric = metric;
+            Per = per;
+            Limit = limit;
+        }
+
+        public string Name { get; }
+
+        /// <summary>sender, domain, flow or relay.</summary>
+        public string Scope { get; }
+
+        /// <summary>Which sender, domain, flow or relay (null: each of them).</summary>
+        public string? Match { get; }
+
+        /// <summary>messages, recipients, bounceRate or deferralRate.</summary>
+        public string Metric { get; }
+
+        /// <summary>minute, hour or day.</summary>
+        public string Per { get; }
+        public double Limit { get; }
+
+        public override string ToString() => Name;
+    }
+
+    /// <summary>Where alerts go: email through a named relay, a webhook, or the system log.</summary>
+    public sealed class AlertSinkConfig
+    {
+        internal AlertSinkConfig(string name, string type, string? relay, IReadOnlyList<string> to, string? url)
+        {
+            Name = name;
+            Type = type;
+            Relay = relay;
+            To = to;
+            Url = url;
+        }
+
+        public string Name { get; }
+
+        /// <summary>email, webhook or syslog.</summary>
+        public string Type { get; }
+        public string? Relay { get; }
+        public IReadOnlyList<string> To { get; }
+        public string? Url { get; }
+
+        public override string ToString() => Name;
+    }
+}

@@ -1,0 +1,110 @@
+using System.Collections.Generic;
+using System.Linq;
+using System.Text;
+
+namespace MailOps.Core.Config
+{
+    /// <summary>The commented starter configuration that New-MailOpsConfig writes.</summary>
+    public static class ConfigTemplate
+    {
+        public static string Render(IReadOnlyList<string>? domains = null)
+        {
+            var names = domains != null && domains.Count > 0 ? domains.Select(d => d.Trim().TrimEnd('.').ToLowerInvariant()).ToList() : new List<string> { "example.org" };
+            var first = names[0];
+            var sb = new StringBuilder();
+            sb.Append(@"# MailOps configuration (format version 1).
+# Check it with Test-MailOpsConfig; read it with Get-MailOpsConfig. Keys are case-sensitive, and unknown keys are
+# errors, so a misspelt setting is never silently ignored. Secrets never go in this file: a relay names a
+# credential, which comes from -Credential or from a SecretManagement vault (secretVault below).
+version: 1
+
+# SecretManagement vault holding the credentials named below (remove to use the default vault).
+# secretVault: MailOps
+
+# DNS servers MailOps asks (empty: the system's resolvers). An unanswered lookup is reported as unknown.
+dns:
+  servers: []            # for example ['192.0.2.53', '192.0.2.54:5353']
+  timeoutSeconds: 5
+  retries: 1
+  # DNSBL zones a relay's address is checked against (these are the defaults).
+  dnsblZones: [zen.spamhaus.org, bl.spamcop.net, b.barracudacentral.org]
+
+# Where MailOps keeps the suppression list, send journals, reset audit and alert state.
+store:
+  provider: sqlite       # sqlite (one file, per user) or postgresql (shared by several runbook workers)
+  # path: /var/lib/mailops/mailops.db
+  # provider: postgresql
+  # connectionString: 'Host=db.example.org;Database=mailops;Username=mailops'
+  # credential: mailops-db
+
+# The domains you send as.
+domains:
+");
+            foreach (var d in names)
+            {
+                sb.Append("  - name: ").Append(d).Append('\n');
+                sb.Append("    dkimSelectors: [selector1]\n");
+            }
+
+            sb.Append(@"
+# Relays. role: primary carries person-to-person mail; role: secondary carries mailing lists and automated mail,
+# so that a bulk mailing judged as spam can never suspend everyone's mail.
+# security: None, SslOnConnect, StartTls, StartTlsWhenAvailable or Auto. Certificates are validated unless
+# skipCertificateCheck: true; AUTH without TLS is refused unless allowAuthWithoutTls: true.
+relays:
+  - name: primary
+    host: smtp." + first + @"
+    port: 587
+    security: StartTls
+    role: primary
+    credential: relay-primary
+  - name: secondary
+    host: bulk." + first + @"
+    port: 587
+    security: StartTls
+    role: secondary
+    credential: relay-secondary
+
+# Every email flow you run. kind: PersonToPerson, Transactional, Campaign, Automation, Dmp or List.
+flows:
+  - name: staff
+    kind: PersonToPerson
+    owner: it@" + first + @"
+    senders: ['@" + first + @"']
+    relay: primary
+  # - name: newsletter
+  #   kind: Campaign
+  #   owner: marketing@" + first + @"
+  #   senders: [news@" + first + @"]
+  #   relay: secondary
+  #   esp: sendgrid            # where its suppression list lives, if not in the MailOps store
+
+# Providers added to the catalogue shipped with MailOps (matched by MX or NS host patterns and AS numbers).
+providers: []
+  # - name: ExampleHost
+  #   mx: ['*.mx.examplehost.net']
+  #   ns: ['*.dns.examplehost.net']
+  #   asn: [64500]
+
+# Traffic limits (for example what your provider tolerates). scope: sender, domain, flow or relay;
+# metric: messages, recipients, bounceRate or deferralRate; per: minute, hour or day.
+thresholds: []
+  # - name: provider-cap
+  #   scope: relay
+  #   match: primary
+  #   metric: recipients
+  #   per: hour
+  #   limit: 1000
+
+# Where alerts go: email (through a relay other than the one watched), webhook (Teams, Slack, Mattermost) or syslog.
+alerts:
+  sinks: []
+    # - name: ops-mail
+    #   type: email
+    #   relay: secondary
+    #   to: [postmaster@" + first + @"]
+");
+            return sb.ToString();
+        }
+    }
+}

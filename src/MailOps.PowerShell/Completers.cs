@@ -1,0 +1,69 @@
+using System;
+using System.Collections;
+using System.Collections.Generic;
+using System.Linq;
+using System.Management.Automation;
+using System.Management.Automation.Language;
+using MailOps.Core.Config;
+
+namespace MailOps.PowerShell
+{
+    /// <summary>Completes names from the configuration file named by -Path/-ConfigPath, $env:MAILOPS_CONFIG or the default.</summary>
+    public abstract class ConfigNameCompleter : IArgumentCompleter
+    {
+        private static readonly char[] QuoteChars = { ' ', '\'', '$', ';', '(' };
+
+        protected abstract IEnumerable<string> Names(MailOpsConfig config);
+
+        public IEnumerable<CompletionResult> CompleteArgument(string commandName, string parameterName, string wordToComplete,
+            CommandAst commandAst, IDictionary fakeBoundParameters)
+        {
+            string? path = null;
+            foreach (var key in new[] { "ConfigPath", "Path" })
+            {
+                if (fakeBoundParameters != null && fakeBoundParameters.Contains(key) && fakeBoundParameters[key] is object v)
+                {
+                    path = v.ToString();
+                    break;
+                }
+            }
+
+            MailOpsConfig? config;
+            try
+            {
+                config = ConfigReader.ReadFile(ConfigLocator.Resolve(path).Path).Config;
+            }
+            catch (Exception e) when (e is ArgumentException || e is NotSupportedException)
+            {
+                return Array.Empty<CompletionResult>();
+            }
+
+            if (config == null)
+            {
+                return Array.Empty<CompletionResult>();
+            }
+
+            var word = (wordToComplete ?? "").Trim('\'', '"');
+            return Names(config)
+                .Where(n => n.StartsWith(word, StringComparison.OrdinalIgnoreCase))
+                .OrderBy(n => n, StringComparer.OrdinalIgnoreCase)
+                .Select(n => new CompletionResult(n.IndexOfAny(QuoteChars) >= 0 ? "'" + n.Replace("'", "''") + "'" : n, n, CompletionResultType.ParameterValue, n))
+                .ToList();
+        }
+    }
+
+    public sealed class RelayNameCompleter : ConfigNameCompleter
+    {
+        protected override IEnumerable<string> Names(MailOpsConfig config) => config.Relays.Select(r => r.Name);
+    }
+
+    public sealed class FlowNameCompleter : ConfigNameCompleter
+    {
+        protected override IEnumerable<string> Names(MailOpsConfig config) => config.Flows.Select(f => f.Name);
+    }
+
+    public sealed class ProviderNameCompleter : ConfigNameCompleter
+    {
+        protected override IEnumerable<string> Names(MailOpsConfig config) => config.Providers.Select(p => p.Name);
+    }
+}

@@ -1,0 +1,501 @@
+# The MailOps lab: real mail servers on loopback for the tests and the demo.
+#
+#   Start-MailLab  installs what is missing (as root), renders every configuration into a fresh scratch folder,
+#                  starts Dovecot, three Postfix instances (primary, secondary, open relay), two misbehaving smtp-sink
+#                  "remote hosts", nsd with the lab's DNS zones and a throwaway PostgreSQL cluster, each on a free
+#                  loopback port, waits until each answers, and writes lab.json (ports, domains, credentials) and a
+#                  MailOps configuration for the lab.
+#   Stop-MailLab   stops every process the lab started, by PID (never by name), and reports any that survived.
+#
+# Nothing listens beyond 127.0.0.0/8. Everything is under the lab folder; nothing in /etc is changed except by
+# apt-get when packages are missing.
+
+Set-StrictMode -Version 3.0
+$ErrorActionPreference = 'Stop'
+
+$script:Templates = Join-Path $PSScriptRoot 'templates'
+
+# Debian packages the lab needs, with a command that shows each is present.
+$script:Packages = [ordered]@{
+    'postfix'            = { Test-Path /usr/sbin/postfix }
+    'nsd'                = { Test-Path /usr/sbin/nsd }
+    'dovecot-imapd'      = { Test-Path /usr/sbin/dovecot }
+    'swaks'              = { Test-Path /usr/bin/swaks }
+    'libnet-ssleay-perl' = { & perl -MNet::SSLeay -e 1 2>$null; $LASTEXITCODE -eq 0 }
+    'bind9-dnsutils'     = { Test-Path /usr/bin/dig }
+    'openssl'            = { Test-Path /usr/bin/openssl }
+    'postgresql'         = { @(Get-ChildItem /usr/lib/postgresql/*/bin/initdb -ErrorAction SilentlyContinue).Count -gt 0 }
+}
+
+function Install-MailLabPackage {
+    <#
+    .SYNOPSIS
+    Installs the Debian packages the lab needs (as root), or says exactly what to install (otherwise).
+    #>
+    [CmdletBinding()]
+    param()
+    $missing = @($script:Packages.Keys | Where-Object { -not (& $script:Packages[$_]) })
+    if ($missing.Count -eq 0) { return }
+    $command = "apt-get install -y --no-install-recommends $($missing -join ' ')"
+    if ((& id -u) -ne '0') {
+        throw "The mail lab needs these Debian packages: $($missing -join ', '). Install them as root: sudo apt-get update && sudo $command"
+    }
+    Write-Host "lab: installing $($missing -join ', ')"
+    $env:DEBIAN_FRONTEND = 'noninteractive'
+    'postfix postfix/main_mailer_type select No configuration' | & debconf-set-selections
+    & apt-get update -qq 2>&1 | Out-Null
+    if ($LASTEXITCODE -ne 0) { throw "apt-get update failed (exit $LASTEXITCODE)." }
+    $log = & apt-get install -y -qq --no-install-recommends @missing 2>&1
+    if ($LASTEXITCODE -ne 0) { throw "'$command' failed (exit $LASTEXITCODE):`n$($log -join "`n")" }
+    $still = @($missing | Where-Object { -not (& $script:Packages[$_]) })
+    if ($still.Count) { throw "After apt-get install, still missing: $($still -join ', ')." }
+}
+
+function Get-FreeTcpPort {
+    # Binds every listener before closing any, so the ports are distinct; UDP is checked too (nsd needs both).
+    param([int]$Count)
+    $listeners = @()
+    $ports = @()
+    try {
+        while ($ports.Count -lt $Count) {
+            $l = [System.Net.Sockets.TcpListener]::new([System.Net.IPAddress]::Loopback, 0)
+            $l.Start()
+            $port = ([System.Net.IPEndPoint]$l.LocalEndpoint).Port
+            $listeners += $l
+            try {
+                $u = [System.Net.Sockets.UdpClient]::new([System.Net.IPEndPoint]::new([System.Net.IPAddress]::Loopback, $port))
+                $u.Dispose()
+                $ports += $port
+            }
+            catch { continue }
+        }
+    }
+    finally {
+        $listeners | ForEach-Object { $_.Stop() }
+    }
+    return $ports
+}
+
+function Expand-Template {
+    param([string]$Text, [hashtable]$Tokens)
+    foreach ($k in $Tokens.Keys) { $Text = $Text.Replace("@$k@", [string]$Tokens[$k]) }
+    if ($Text -match '@[A-Z_]+@') { throw "Unreplaced token $($Matches[0]) in a lab template." }
+    return $Text
+}
+
+function Write-Template {
+    param([string]$Source, [string]$Destination, [hashtable]$Tokens)
+    $text = Expand-Template -Text ([System.IO.File]::ReadAllText($Source)) -Tokens $Tokens
+    [System.IO.File]::WriteAllText($Destination, $text)
+}
+
+function Invoke-Native {
+    # Runs a program and throws with its output when it fails.
+    param([string]$File, [string[]]$Arguments, [string]$What)
+    $out = & $File @Arguments 2>&1
+    if ($LASTEXITCODE -ne 0) { throw "$What failed (exit $LASTEXITCODE): $File $($Arguments -join ' ')`n$($out -join "`n")" }
+    return $out
+}
+
+function Start-Daemon {
+    # Runs a program that forks into the background, with its standard streams sent to a log file: a daemon that
+    # kept our pipe open would make PowerShell wait for it forever.
+    param([string]$File, [string[]]$Arguments, [string]$What, [string]$Log)
+    $quoted = ($File, $Arguments | ForEach-Object { $_ } | ForEach-Object { "'" + ($_ -replace "'", "'\''") + "'" }) -join ' '
+    & sh -c "$quoted >>'$Log' 2>&1 </dev/null"
+    if ($LASTEXITCODE -ne 0) {
+        $text = if (Test-Path $Log) { (Get-Content -Raw $Log) } else { '' }
+        throw "$What failed (exit $LASTEXITCODE): $File $($Arguments -join ' ')`n$text"
+    }
+}
+
+function Wait-TcpPort {
+    param([int]$Port, [string]$Name, [int]$TimeoutSeconds = 20)
+    $deadline = [DateTime]::UtcNow.AddSeconds($TimeoutSeconds)
+    while ([DateTime]::UtcNow -lt $deadline) {
+        $c = [System.Net.Sockets.TcpClient]::new()
+        try {
+            if ($c.ConnectAsync('127.0.0.1', $Port).Wait(500) -and $c.Connected) { return }
+        }
+        catch { }
+        finally { $c.Dispose() }
+        Start-Sleep -Milliseconds 100
+    }
+    throw "$Name did not start listening on 127.0.0.1:$Port within $TimeoutSeconds s."
+}
+
+function Read-PidFile {
+    param([string]$Path)
+    if (-not (Test-Path $Path)) { return $null }
+    # cat, not Get-Content: daemons hold a lock on their pid file that .NET's file sharing check refuses
+    $first = @(& cat $Path 2>$null)[0]
+    if ($first -match '^\s*(\d+)') { return [int]$Matches[1] }
+    return $null
+}
+
+function Test-ProcessAlive {
+    param([int]$Id)
+    return (Test-Path "/proc/$Id") -and -not ((Get-Content "/proc/$Id/stat" -ErrorAction SilentlyContinue) -match '^\d+ \(.*\) Z ')
+}
+
+function New-LabZones {
+    # The lab's DNS: a sender domain with MX, SPF, DKIM, DMARC and PTR records; recipient domains hosted at
+    # provider-like names (the real zone names, served only by this loopback nsd); test DNSBL zones.
+    param([string]$DkimPublicKey)
+    $dkim = "v=DKIM1; k=rsa; p=$DkimPublicKey"
+    $chunks = for ($i = 0; $i -lt $dkim.Length; $i += 200) { '"' + $dkim.Substring($i, [Math]::Min(200, $dkim.Length - $i)) + '"' }
+    [ordered]@{
+        'lab.test'           = @(
+            '@ IN MX 10 mx1.lab.test.'
+            '@ IN MX 20 mx2.lab.test.'
+            '@ IN TXT "v=spf1 ip4:127.0.0.1 include:_spf.lab.test -all"'
+            '_spf IN TXT "v=spf1 ip4:127.0.0.2 -all"'
+            '_dmarc IN TXT "v=DMARC1; p=reject; rua=mailto:dmarc@sink.test; adkim=r; aspf=r"'
+            "mailops._domainkey IN TXT ( $($chunks -join ' ') )"
+            '_mta-sts IN TXT "v=STSv1; id=20261124"'
+            '_smtp._tls IN TXT "v=TLSRPTv1; rua=mailto:tls@sink.test"'
+            'ns1 IN A 127.0.0.1'
+            'mx1 IN A 127.0.0.1'
+            'mx2 IN A 127.0.0.2'
+            'nomx IN A 127.0.0.3'
+        )
+        '127.in-addr.arpa'   = @(
+            '1.0.0 IN PTR mx1.lab.test.'
+            '2.0.0 IN PTR mx2.lab.test.'
+            '1.1.0 IN PTR mx1.mail.ovh.net.'
+            '2.1.0 IN PTR mx2.mail.ovh.net.'
+            '1.2.0 IN PTR aspmx.l.google.com.'
+            '1.3.0 IN PTR mail-protection.outlook.com.'
+        )
+        # provider-like hosts
+        'ovh.net'            = @(
+            'mx1.mail IN A 127.0.1.1'
+            'mx2.mail IN A 127.0.1.2'
+            'dns10 IN A 127.0.1.10'
+            'ns10 IN A 127.0.1.11'
+        )
+        'google.com'         = @(
+            'aspmx.l IN A 127.0.2.1'
+            'alt1.aspmx.l IN A 127.0.2.2'
+            'ns1 IN A 127.0.2.10'
+            '_spf IN TXT "v=spf1 ip4:127.0.2.0/24 ~all"'
+        )
+        'outlook.com'        = @(
+            'agence-m365-test.mail.protection IN A 127.0.3.1'
+            'spf.protection IN TXT "v=spf1 ip4:127.0.3.0/24 -all"'
+        )
+        'azure-dns.com'      = @(
+            'ns1-01 IN A 127.0.3.10'
+        )
+        # recipient domains hosted at those providers
+        'boulangerie-martin.test' = @('@ IN MX 1 mx1.mail.ovh.net.', '@ IN MX 5 mx2.mail.ovh.net.', '@ IN NS dns10.ovh.net.', '@ IN NS ns10.ovh.net.')
+        'cabinet-durand.test'     = @('@ IN MX 1 mx1.mail.ovh.net.', '@ IN NS dns10.ovh.net.', '@ IN NS ns10.ovh.net.')
+        'startup-google.test'     = @('@ IN MX 1 aspmx.l.google.com.', '@ IN MX 5 alt1.aspmx.l.google.com.', '@ IN NS ns1.google.com.')
+        'agence-m365.test'        = @('@ IN MX 0 agence-m365-test.mail.protection.outlook.com.', '@ IN NS ns1-01.azure-dns.com.')
+        # DNSBL zones (RFC 5782 layout): one lists 127.0.0.1, one lists only the mandatory test entry 127.0.0.2
+        'bl-listed.test'          = @('1.0.0.127 IN A 127.0.0.2', '1.0.0.127 IN TXT "Listed in the MailOps lab DNSBL"', '2.0.0.127 IN A 127.0.0.2')
+        'bl-clean.test'           = @('2.0.0.127 IN A 127.0.0.2')
+    }
+}
+
+function Write-LabZone {
+    param([string]$Folder, [string]$Zone, [string[]]$Records)
+    $lines = @(
+        "`$ORIGIN $Zone."
+        '$TTL 300'
+        '@ IN SOA ns1.lab.test. hostmaster.lab.test. ( 2026112501 3600 600 86400 300 )'
+    )
+    if (-not ($Records | Where-Object { $_ -match '^@ IN NS ' })) { $lines += '@ IN NS ns1.lab.test.' }
+    $lines += $Records
+    [System.IO.File]::WriteAllText((Join-Path $Folder "$Zone.zone"), ($lines -join "`n") + "`n")
+}
+
+function Stop-StaleMailLab {
+    # A lab whose owner process died (a killed test run) is stopped before a new one starts.
+    foreach ($file in Get-ChildItem -Path ([System.IO.Path]::GetTempPath()) -Filter 'mailops-lab-*' -Directory -ErrorAction SilentlyContinue |
+            ForEach-Object { Join-Path $_.FullName 'lab.json' } | Where-Object { Test-Path $_ }) {
+        try {
+            $lab = Get-Content -Raw $file | ConvertFrom-Json
+            if (-not (Test-ProcessAlive $lab.ownerPid)) {
+                Write-Host "lab: stopping a stale lab at $($lab.root) (its owner $($lab.ownerPid) is gone)"
+                Stop-MailLab -Lab $lab -Quiet | Out-Null
+            }
+        }
+        catch { Write-Warning "lab: could not read $file : $_" }
+    }
+}
+
+function Start-MailLab {
+    <#
+    .SYNOPSIS
+    Starts the mail lab on free loopback ports and returns its description (also written to <root>/lab.json).
+    #>
+    [CmdletBinding()]
+    param(
+        # Scratch folder (created, must not exist); default: a new folder under the system temp folder.
+        [string]$Root,
+        # Skip PostgreSQL (tests that only need mail and DNS).
+        [switch]$NoPostgres
+    )
+    Install-MailLabPackage
+    Stop-StaleMailLab
+    if (-not $Root) { $Root = Join-Path ([System.IO.Path]::GetTempPath()) ("mailops-lab-" + [Guid]::NewGuid().ToString('N').Substring(0, 8)) }
+    if (Test-Path $Root) { throw "The lab folder '$Root' already exists; give a new one." }
+    $Root = [System.IO.Path]::GetFullPath($Root)
+    New-Item -ItemType Directory -Path $Root | Out-Null
+    & chmod 755 $Root
+
+    $names = 'PRIMARY_SMTP', 'PRIMARY_SUBMISSION', 'SECONDARY_SMTP', 'SECONDARY_SUBMISSION', 'OPENRELAY_SMTP',
+    'IMAP_PORT', 'DNS_PORT', 'TIMEOUT_PORT', 'STALL_PORT', 'REFUSED_PORT', 'PG_PORT'
+    $free = Get-FreeTcpPort -Count $names.Count
+    $t = @{ LAB = $Root; POSTFIX_UID = (& id -u postfix); POSTFIX_GID = (& id -g postfix) }
+    for ($i = 0; $i -lt $names.Count; $i++) { $t[$names[$i]] = $free[$i] }
+
+    $lab = [ordered]@{
+        root      = $Root
+        ownerPid  = $PID
+        started   = [DateTime]::UtcNow.ToString('o')
+        host      = '127.0.0.1'
+        smtp      = [ordered]@{
+            primary   = [ordered]@{ port = $t.PRIMARY_SMTP; submission = $t.PRIMARY_SUBMISSION; hostName = 'mx1.lab.test'; log = "$Root/postfix-primary/log/maillog"; config = "$Root/postfix-primary/etc" }
+            secondary = [ordered]@{ port = $t.SECONDARY_SMTP; submission = $t.SECONDARY_SUBMISSION; hostName = 'mx2.lab.test'; log = "$Root/postfix-secondary/log/maillog"; config = "$Root/postfix-secondary/etc" }
+            openRelay = [ordered]@{ port = $t.OPENRELAY_SMTP; hostName = 'openrelay.lab.test'; log = "$Root/postfix-open-relay/log/maillog"; config = "$Root/postfix-open-relay/etc" }
+            neverGreets      = $t.TIMEOUT_PORT
+            neverAnswersEhlo = $t.STALL_PORT
+            refused          = $t.REFUSED_PORT
+        }
+        sasl      = [ordered]@{ user = 'relay'; password = 'relaypass' }
+        imap      = [ordered]@{ port = $t.IMAP_PORT; user = 'sink'; password = 'sinkpass'; maildir = "$Root/postfix-primary/mail/sink" }
+        dns       = [ordered]@{ port = $t.DNS_PORT; zones = @() }
+        tls       = [ordered]@{ ca = "$Root/tls/ca.crt"; certificate = "$Root/tls/lab.crt"; names = @('mx1.lab.test', 'mx2.lab.test', 'openrelay.lab.test', '127.0.0.1') }
+        domains   = [ordered]@{
+            sender      = 'lab.test'
+            sink        = 'sink.test'
+            discard     = 'discard.test'
+            remote      = 'remote.test'
+            ovh         = @('boulangerie-martin.test', 'cabinet-durand.test')
+            google      = @('startup-google.test')
+            microsoft   = @('agence-m365.test')
+            dnsblListed = 'bl-listed.test'
+            dnsblClean  = 'bl-clean.test'
+        }
+        postgres  = $null
+        processes = [System.Collections.Generic.List[object]]::new()
+        config    = "$Root/mailops.yaml"
+    }
+    $labObject = $lab
+    $saveLab = { ($labObject | ConvertTo-Json -Depth 6) | Set-Content -LiteralPath (Join-Path $Root 'lab.json') }
+    & $saveLab
+
+    try {
+        # TLS: a lab CA and a server certificate it signed (the relays present the chain)
+        $tls = New-Item -ItemType Directory -Path "$Root/tls"
+        Invoke-Native openssl @('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '3', '-subj', '/CN=MailOps Lab CA',
+            '-keyout', "$tls/ca.key", '-out', "$tls/ca.crt") 'Creating the lab CA' | Out-Null
+        Invoke-Native openssl @('req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=mx1.lab.test', '-keyout', "$tls/lab.key", '-out', "$tls/lab.csr") 'Creating the server key' | Out-Null
+        [System.IO.File]::WriteAllText("$tls/ext.cnf", "subjectAltName=DNS:mx1.lab.test,DNS:mx2.lab.test,DNS:openrelay.lab.test,IP:127.0.0.1`nextendedKeyUsage=serverAuth`n")
+        Invoke-Native openssl @('x509', '-req', '-in', "$tls/lab.csr", '-CA', "$tls/ca.crt", '-CAkey', "$tls/ca.key", '-CAcreateserial',
+            '-days', '2', '-extfile', "$tls/ext.cnf", '-out', "$tls/leaf.crt") 'Signing the server certificate' | Out-Null
+        [System.IO.File]::WriteAllText("$tls/lab.crt", [System.IO.File]::ReadAllText("$tls/leaf.crt") + [System.IO.File]::ReadAllText("$tls/ca.crt"))
+        & chmod 600 "$tls/lab.key" "$tls/ca.key"
+
+        # DKIM key for the sender domain (published in the lab.test zone)
+        Invoke-Native openssl @('genrsa', '-out', "$tls/dkim.key", '2048') 'Creating the DKIM key' | Out-Null
+        $der = Invoke-Native openssl @('rsa', '-in', "$tls/dkim.key", '-pubout', '-outform', 'PEM') 'Reading the DKIM public key'
+        $dkimPublic = (($der | Where-Object { $_ -notmatch '-----' }) -join '')
+        $lab.dkim = [ordered]@{ domain = 'lab.test'; selector = 'mailops'; privateKey = "$tls/dkim.key" }
+
+        # Dovecot: IMAP for the sink Maildir, SASL for the relays
+        New-Item -ItemType Directory -Path "$Root/dovecot/home" -Force | Out-Null
+        Write-Template "$script:Templates/dovecot/dovecot.conf" "$Root/dovecot/dovecot.conf" $t
+        Copy-Item "$script:Templates/dovecot/users" "$Root/dovecot/users"
+        Start-Daemon dovecot @('-c', "$Root/dovecot/dovecot.conf") 'Starting Dovecot' "$Root/dovecot/start.log"
+        $lab.processes.Add([ordered]@{ name = 'dovecot'; pidFile = "$Root/dovecot/run/master.pid" })
+        & $saveLab
+
+        # Postfix: primary, secondary, open relay
+        $common = [System.IO.File]::ReadAllText("$script:Templates/master-common.cf")
+        foreach ($instance in 'postfix-primary', 'postfix-secondary', 'postfix-open-relay') {
+            foreach ($d in 'etc', 'spool', 'data', 'log', 'mail') { New-Item -ItemType Directory -Path "$Root/$instance/$d" -Force | Out-Null }
+            foreach ($f in Get-ChildItem "$script:Templates/$instance" -File) {
+                Write-Template $f.FullName "$Root/$instance/etc/$($f.Name)" $t
+            }
+            $master = Expand-Template ([System.IO.File]::ReadAllText("$script:Templates/$instance/master.cf")) $t
+            if ($instance -ne 'postfix-primary') { $master = $master -replace '(?m)^dnssmtp.*\n(\s+-o.*\n)*', '' }
+            [System.IO.File]::WriteAllText("$Root/$instance/etc/master.cf", $master + $common)
+            & chown postfix:postfix "$Root/$instance/data" "$Root/$instance/mail"
+            Invoke-Native postfix @('-c', "$Root/$instance/etc", 'check') "postfix check ($instance)" | Out-Null
+            Start-Daemon postfix @('-c', "$Root/$instance/etc", 'start') "Starting Postfix ($instance)" "$Root/$instance/log/start.log"
+            $lab.processes.Add([ordered]@{ name = $instance; pidFile = "$Root/$instance/spool/pid/master.pid"; postfixConfig = "$Root/$instance/etc" })
+            & $saveLab
+        }
+
+        # misbehaving "remote hosts": one never greets, one never answers EHLO
+        foreach ($p in @(@{ n = 'smtp-sink-never-greets'; w = 'connect:3600'; port = $t.TIMEOUT_PORT }, @{ n = 'smtp-sink-never-answers-ehlo'; w = 'ehlo:3600'; port = $t.STALL_PORT })) {
+            $sinkPid = & sh -c "smtp-sink -u postfix -W $($p.w) 127.0.0.1:$($p.port) 100 >/dev/null 2>&1 & echo `$!"
+            $lab.processes.Add([ordered]@{ name = $p.n; pid = [int]$sinkPid })
+        }
+        & $saveLab
+
+        # nsd
+        New-Item -ItemType Directory -Path "$Root/nsd" | Out-Null
+        $conf = Expand-Template ([System.IO.File]::ReadAllText("$script:Templates/nsd/nsd.conf")) $t
+        $zones = New-LabZones -DkimPublicKey $dkimPublic
+        foreach ($z in $zones.Keys) {
+            Write-LabZone -Folder "$Root/nsd" -Zone $z -Records $zones[$z]
+            $conf += "zone:`n    name: $z`n    zonefile: `"$z.zone`"`n"
+        }
+        [System.IO.File]::WriteAllText("$Root/nsd/nsd.conf", $conf)
+        $lab.dns.zones = @($zones.Keys)
+        Invoke-Native nsd-checkconf @("$Root/nsd/nsd.conf") 'nsd-checkconf' | Out-Null
+        Start-Daemon nsd @('-c', "$Root/nsd/nsd.conf") 'Starting nsd' "$Root/nsd/start.log"
+        $lab.processes.Add([ordered]@{ name = 'nsd'; pidFile = "$Root/nsd/nsd.pid" })
+        & $saveLab
+
+        # PostgreSQL: a throwaway cluster in the lab folder
+        if (-not $NoPostgres) {
+            $bin = (Get-ChildItem /usr/lib/postgresql/*/bin/initdb | Sort-Object FullName | Select-Object -Last 1).DirectoryName
+            $pg = "$Root/pg"
+            New-Item -ItemType Directory -Path "$pg/run" -Force | Out-Null
+            [System.IO.File]::WriteAllText("$pg/pwfile", "adminpass`n")
+            & chown -R postgres:postgres $pg
+            & chmod 600 "$pg/pwfile"
+            Invoke-Native runuser @('-u', 'postgres', '--', "$bin/initdb", '-D', "$pg/data", '-U', 'postgres', "--pwfile=$pg/pwfile",
+                '--auth-local=peer', '--auth-host=scram-sha-256', '-E', 'UTF8', '--locale=C.UTF-8') 'initdb' | Out-Null
+            Start-Daemon runuser @('-u', 'postgres', '--', "$bin/pg_ctl", '-D', "$pg/data", '-l', "$pg/postgres.log", '-w',
+                '-o', "-p $($t.PG_PORT) -k $pg/run -c listen_addresses=127.0.0.1", 'start') 'Starting PostgreSQL' "$pg/start.log"
+            $lab.processes.Add([ordered]@{ name = 'postgres'; pidFile = "$pg/data/postmaster.pid"; pgData = "$pg/data"; pgBin = $bin })
+            Invoke-Native runuser @('-u', 'postgres', '--', "$bin/psql", '-h', "$pg/run", '-p', "$($t.PG_PORT)", '-U', 'postgres', '-q',
+                '-c', "CREATE ROLE mailops LOGIN PASSWORD 'mailopspass'", '-c', 'CREATE DATABASE mailops OWNER mailops') 'Creating the PostgreSQL role' | Out-Null
+            $lab.postgres = [ordered]@{ port = $t.PG_PORT; user = 'mailops'; password = 'mailopspass'; database = 'mailops'
+                connectionString = "Host=127.0.0.1;Port=$($t.PG_PORT);Username=mailops;Password=mailopspass;Database=mailops" }
+            & $saveLab
+        }
+
+        foreach ($w in @(
+                @{ p = $t.PRIMARY_SMTP; n = 'Postfix primary' }, @{ p = $t.PRIMARY_SUBMISSION; n = 'Postfix primary submission' },
+                @{ p = $t.SECONDARY_SMTP; n = 'Postfix secondary' }, @{ p = $t.SECONDARY_SUBMISSION; n = 'Postfix secondary submission' },
+                @{ p = $t.OPENRELAY_SMTP; n = 'Postfix open relay' }, @{ p = $t.IMAP_PORT; n = 'Dovecot IMAP' }, @{ p = $t.DNS_PORT; n = 'nsd' },
+                @{ p = $t.TIMEOUT_PORT; n = 'smtp-sink (never greets)' }, @{ p = $t.STALL_PORT; n = 'smtp-sink (never answers EHLO)' })) {
+            Wait-TcpPort -Port $w.p -Name $w.n
+        }
+
+        Write-LabConfig -Lab $lab
+        & $saveLab
+    }
+    catch {
+        $failure = $_
+        Write-Warning "lab: start failed, stopping what was started: $failure"
+        Stop-MailLab -Lab ($lab | ConvertTo-Json -Depth 6 | ConvertFrom-Json) -Quiet | Out-Null
+        throw $failure
+    }
+    return (Get-Content -Raw (Join-Path $Root 'lab.json') | ConvertFrom-Json)
+}
+
+function Write-LabConfig {
+    # A MailOps configuration that points at the lab (used by the demo and the tests).
+    param($Lab)
+    $yaml = @"
+# MailOps configuration for the lab at $($Lab.root) (generated by tests/lab/MailLab.psm1).
+version: 1
+dns:
+  servers: ['127.0.0.1:$($Lab.dns.port)']
+  timeoutSeconds: 2
+  retries: 0
+  dnsblZones: [bl-listed.test, bl-clean.test]
+store:
+  provider: sqlite
+  path: $($Lab.root)/store/mailops.db
+domains:
+  - name: lab.test
+    dkimSelectors: [mailops]
+relays:
+  - name: primary
+    host: 127.0.0.1
+    port: $($Lab.smtp.primary.submission)
+    security: StartTls
+    role: primary
+    credential: lab-relay
+    heloName: client.lab.test
+    timeoutSeconds: 10
+    description: Lab primary (Postfix submission, STARTTLS + SASL)
+  - name: secondary
+    host: 127.0.0.1
+    port: $($Lab.smtp.secondary.submission)
+    security: StartTls
+    role: secondary
+    credential: lab-relay
+    heloName: client.lab.test
+    timeoutSeconds: 10
+    description: Lab secondary (Postfix submission, STARTTLS + SASL)
+flows:
+  - name: staff
+    kind: PersonToPerson
+    senders: ['@lab.test']
+    relay: primary
+  - name: newsletter
+    kind: Campaign
+    owner: marketing@lab.test
+    senders: [news@lab.test]
+    relay: secondary
+providers:
+  - name: LabHost
+    mx: ['*.mx.labhost.test']
+    asn: [64500]
+alerts:
+  sinks:
+    - name: ops-mail
+      type: email
+      relay: secondary
+      to: [ops@sink.test]
+"@
+    [System.IO.File]::WriteAllText($Lab.config, $yaml)
+}
+
+function Stop-MailLab {
+    <#
+    .SYNOPSIS
+    Stops every process of a lab by PID and returns those still alive afterwards (none when all went well).
+    #>
+    [CmdletBinding()]
+    param(
+        [Parameter(Mandatory)] $Lab,
+        [switch]$Quiet,
+        # Also delete the lab folder.
+        [switch]$Remove
+    )
+    if ($Lab -is [string]) { $Lab = Get-Content -Raw (Join-Path $Lab 'lab.json') | ConvertFrom-Json }
+    $pids = @()
+    foreach ($p in @($Lab.processes)) {
+        $id = $null
+        try {
+            $id = if ($p.PSObject.Properties['pid'] -and $p.pid) { [int]$p.pid } elseif ($p.PSObject.Properties['pidFile']) { Read-PidFile $p.pidFile } else { $null }
+            if ($p.PSObject.Properties['postfixConfig']) {
+                & postfix -c $p.postfixConfig stop 2>&1 | Out-Null
+            }
+            elseif ($p.PSObject.Properties['pgData']) {
+                & runuser -u postgres -- "$($p.pgBin)/pg_ctl" -D $p.pgData -m fast -w -t 20 stop 2>&1 | Out-Null
+            }
+            elseif ($id) {
+                & kill -TERM $id 2>&1 | Out-Null
+            }
+        }
+        catch { if (-not $Quiet) { Write-Warning "lab: stopping $($p.name): $_" } }
+        if ($id) { $pids += [pscustomobject]@{ Name = $p.name; Id = $id } }
+    }
+    $deadline = [DateTime]::UtcNow.AddSeconds(10)
+    while ([DateTime]::UtcNow -lt $deadline -and ($pids | Where-Object { Test-ProcessAlive $_.Id })) { Start-Sleep -Milliseconds 100 }
+    $survivors = @($pids | Where-Object { Test-ProcessAlive $_.Id })
+    foreach ($s in $survivors) {
+        if (-not $Quiet) { Write-Warning "lab: $($s.Name) (pid $($s.Id)) did not stop; killing it." }
+        & kill -KILL $s.Id 2>&1 | Out-Null
+    }
+    if ($Remove -and (Test-Path $Lab.root)) { Remove-Item -Recurse -Force -LiteralPath $Lab.root }
+    elseif (Test-Path (Join-Path $Lab.root 'lab.json')) {
+        # mark the lab as stopped so it is never reaped twice
+        Rename-Item -LiteralPath (Join-Path $Lab.root 'lab.json') -NewName 'lab.stopped.json' -ErrorAction SilentlyContinue
+    }
+    return $survivors
+}
+
+Export-ModuleMember -Function Start-MailLab, Stop-MailLab, Install-MailLabPackage
