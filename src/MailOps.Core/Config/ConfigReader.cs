@@ -96,7 +96,7 @@ namespace MailOps.Core.Config
         private static ConfigReadResult Fail(string path, string code, string message) =>
             new ConfigReadResult(null, new[] { new ConfigIssue(path, 0, 0, IssueSeverity.Error, code, "", message) });
 
-        /// <summary>Edit distance, for "did you mean" hints.</summary>
+        /// <summary>Edit distance with transpositions (optimal string alignment), for "did you mean" hints.</summary>
         internal static int Distance(string a, string b)
         {
             a = a.ToLowerInvariant();
@@ -118,6 +118,10 @@ namespace MailOps.Core.Config
                 {
                     var cost = a[i - 1] == b[j - 1] ? 0 : 1;
                     d[i, j] = Math.Min(Math.Min(d[i - 1, j] + 1, d[i, j - 1] + 1), d[i - 1, j - 1] + cost);
+                    if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
+                    {
+                        d[i, j] = Math.Min(d[i, j], d[i - 2, j - 2] + 1); // a transposition is one typo
+                    }
                 }
             }
 

@@ -123,6 +123,15 @@ namespace MailOps.Core.Config
             {
                 throw new YamlTreeException(CleanMessage(e.Message), (int)e.Start.Line, (int)e.Start.Column, ConfigIssueCodes.YamlSyntax);
             }
+            catch (InvalidOperationException)
+            {
+                // YamlDotNet's scanner throws this (instead of a YamlException) for some malformed input, such as an
+                // unterminated flow sequence; report it after the last event that did parse.
+                var at = parser.Current?.End ?? Mark.Empty;
+                throw new YamlTreeException(
+                    $"The file is not valid YAML: it stops making sense after line {at.Line}, column {at.Column}; look for an unclosed [ or {{, or a missing quote.",
+                    (int)Math.Max(1, at.Line), (int)Math.Max(1, at.Column), ConfigIssueCodes.YamlSyntax);
+            }
         }
 
         private static void Expect<T>(Parser parser) where T : ParsingEvent
