@@ -61,8 +61,8 @@ function Get-Version {
 function Get-PwshCommand {
     # The pwsh that runs this script, as a command line for child processes (dotnet tool: dotnet + pwsh.dll).
     $exe = [Environment]::ProcessPath
-    if ([System.IO.Path]::GetFileNameWithoutExtension($exe) -eq 'dotnet') { return @($exe, (Join-Path $PSHOME 'pwsh.dll')) }
-    return @($exe)
+    if ([System.IO.Path]::GetFileNameWithoutExtension($exe) -eq 'dotnet') { return , [string[]]@($exe, (Join-Path $PSHOME 'pwsh.dll')) }
+    return , [string[]]@($exe)
 }
 
 function Invoke-ChildPwsh {
@@ -119,7 +119,7 @@ function Invoke-CoreTests {
     $props = @("-p:Configuration=$Configuration")
     if ($Strict) { $props += '-p:MailOpsStrict=true' }
     & dotnet test (Join-Path $Root 'tests/MailOps.Core.Tests/MailOps.Core.Tests.csproj') @props --nologo `
-        --logger "trx;LogFileName=$trx" --logger 'console;verbosity=normal' --results-directory $ResultsOut
+        --logger "trx;LogFileName=$trx" --logger 'console;verbosity=normal' --results-directory $ResultsOut | Out-Host
     $exit = $LASTEXITCODE
     if (-not (Test-Path $trx)) { throw "xunit produced no results (dotnet test exit code $exit): the tests did not build or run." }
     $c = ([xml](Get-Content -Raw $trx)).TestRun.ResultSummary.Counters
@@ -128,7 +128,7 @@ function Invoke-CoreTests {
 
 function Get-TestPackages {
     Write-Step 'Fetch test packages (Pester, and an older MimeKit for the load-context test) into the NuGet cache'
-    Invoke-Exe dotnet @('restore', (Join-Path $Root 'tests/tools/TestDependencies.csproj'), '-nologo', '-v:quiet')
+    Invoke-Exe dotnet @('restore', (Join-Path $Root 'tests/tools/TestDependencies.csproj'), '-nologo', '-v:quiet') | Out-Host
     $packages = Get-NuGetPackagesFolder
     $pester = Join-Path $packages 'pester/5.7.1/tools/Pester.psd1'
     if (-not (Test-Path $pester)) { throw "Pester was restored but $pester is missing." }
@@ -145,7 +145,9 @@ function Invoke-PesterTests {
     $env:MAILOPS_MODULE = $ModuleOut
     $env:MAILOPS_LAB = $LabFile
     $env:MAILOPS_REPO = $Root
-    $rc = Invoke-ChildPwsh (Join-Path $Root 'tests/Pester/Invoke-MailOpsPester.ps1') @('-Filter', $PesterFilter, '-Summary', $summary, '-ResultsFolder', $ResultsOut)
+    # (a bare '*' would be expanded by PowerShell's native-command globbing on Unix: pass the filter only when given)
+    $filterArgs = if ($PesterFilter -ne '*') { @('-Filter', $PesterFilter) } else { @() }
+    $rc = Invoke-ChildPwsh (Join-Path $Root 'tests/Pester/Invoke-MailOpsPester.ps1') ($filterArgs + @('-Summary', $summary, '-ResultsFolder', $ResultsOut))
     if (-not (Test-Path $summary)) { throw "Pester produced no summary (exit code $rc): it did not run." }
     $s = Get-Content -Raw $summary | ConvertFrom-Json
     return [pscustomobject]@{ Suite = 'Pester'; Passed = [int]$s.Passed; Failed = [int]$s.Failed; Skipped = [int]$s.Skipped }
@@ -153,6 +155,7 @@ function Invoke-PesterTests {
 
 function Invoke-Test {
     Invoke-Build
+    $env:MAILOPS_NUPKG = (Invoke-Package).FullName
     $results = @()
     $results += Invoke-CoreTests
     Get-TestPackages

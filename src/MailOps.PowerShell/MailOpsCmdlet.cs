@@ -1,4 +1,5 @@
 using System;
+using System.Linq;
 using System.Management.Automation;
 using System.Threading;
 using MailOps.Core.Config;
@@ -28,8 +29,9 @@ namespace MailOps.PowerShell
 
         /// <summary>
         /// Reads the configuration (parameter, then $env:MAILOPS_CONFIG, then the per-user default). Warnings become
-        /// warning records; errors become error records, and the first of them is terminating when
-        /// <paramref name="terminating"/> is set (cmdlets that cannot work without a configuration).
+        /// warning records and every error an error record of its own (ErrorId Config&lt;Code&gt;), so -ErrorAction Stop
+        /// stops at the first with its specific id. When <paramref name="terminating"/> is set (cmdlets that cannot
+        /// work without a configuration) a terminating ConfigInvalid error follows them.
         /// </summary>
         protected MailOpsConfig? LoadConfig(string? path, bool terminating)
         {
@@ -42,6 +44,10 @@ namespace MailOps.PowerShell
                 {
                     WriteWarning(issue.ToString());
                 }
+                else
+                {
+                    WriteError(ConfigErrors.ToErrorRecord(issue, resolved));
+                }
             }
 
             if (result.IsValid)
@@ -49,22 +55,12 @@ namespace MailOps.PowerShell
                 return result.Config;
             }
 
-            ErrorRecord? first = null;
-            foreach (var issue in result.Errors)
+            if (terminating)
             {
-                var record = ConfigErrors.ToErrorRecord(issue, resolved);
-                if (first == null && terminating)
-                {
-                    first = record;
-                    continue;
-                }
-
-                WriteError(record);
-            }
-
-            if (first != null)
-            {
-                ThrowTerminatingError(first);
+                var count = result.Errors.Count();
+                ThrowTerminatingError(new ErrorRecord(
+                    new System.IO.InvalidDataException($"The configuration '{resolved}' has {count} error(s); see the errors above or run Test-MailOpsConfig."),
+                    "ConfigInvalid", ErrorCategory.InvalidData, resolved));
             }
 
             return null;

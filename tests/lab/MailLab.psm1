@@ -301,8 +301,9 @@ function Start-MailLab {
 
         # DKIM key for the sender domain (published in the lab.test zone)
         Invoke-Native openssl @('genrsa', '-out', "$tls/dkim.key", '2048') 'Creating the DKIM key' | Out-Null
-        $der = Invoke-Native openssl @('rsa', '-in', "$tls/dkim.key", '-pubout', '-outform', 'PEM') 'Reading the DKIM public key'
-        $dkimPublic = (($der | Where-Object { $_ -notmatch '-----' }) -join '')
+        $pem = & openssl rsa -in "$tls/dkim.key" -pubout -outform PEM 2>$null
+        if ($LASTEXITCODE -ne 0) { throw 'Reading the DKIM public key failed.' }
+        $dkimPublic = (($pem | Where-Object { $_ -notmatch '-----' }) -join '')
         $lab.dkim = [ordered]@{ domain = 'lab.test'; selector = 'mailops'; privateKey = "$tls/dkim.key" }
 
         # Dovecot: IMAP for the sink Maildir, SASL for the relays

@@ -31,7 +31,7 @@ namespace MailOps.PowerShell.Commands
 
         protected override void EndProcessing()
         {
-            var config = LoadConfig(Path, terminating: true);
+            var config = LoadConfig(Path, terminating: false);
             if (config == null)
             {
                 return;

@@ -1,0 +1,52 @@
+<#
+.SYNOPSIS
+The MailOps demo on the local lab (build.ps1 -Task Demo starts the lab and runs this in a fresh pwsh).
+
+.DESCRIPTION
+What exists so far is the foundation: the module, its configuration and the lab of real servers. The two incident
+drills (the outage that made false hard bounces, the bulk mailing that suspended all mail) join this script as the
+issues that build them land; until then the demo says so instead of pretending.
+#>
+$ErrorActionPreference = 'Stop'
+$PSStyle.OutputRendering = 'PlainText'
+Import-Module (Join-Path $env:MAILOPS_MODULE 'MailOps.psd1')
+$lab = Get-Content -Raw $env:MAILOPS_LAB | ConvertFrom-Json
+
+function Step([string]$Text) { Write-Host "`n### $Text" }
+
+Step 'MailOps and its dependencies (isolated in their own load context)'
+Get-MailOpsEnvironment | Format-List | Out-Host
+Get-MailOpsEnvironment -Dependencies | Format-Table Name, Version, LoadContext, Works | Out-Host
+
+Step "The lab: Postfix primary $($lab.smtp.primary.submission), secondary $($lab.smtp.secondary.submission), open relay $($lab.smtp.openRelay.port), IMAP $($lab.imap.port), DNS $($lab.dns.port)"
+$env:MAILOPS_CONFIG = $lab.config
+Write-Host "Configuration: $($lab.config)"
+$issues = @(Test-MailOpsConfig)
+if ($issues.Count) { $issues | Format-Table | Out-Host; throw 'The lab configuration should be clean.' }
+Write-Host 'Test-MailOpsConfig: no problems.'
+Get-MailOpsConfig | Out-Host
+Get-MailOpsConfig -Relay * | Out-Host
+Get-MailOpsConfig -Flow * | Out-Host
+
+Step 'A configuration with mistakes: every problem, with its line and column'
+$bad = Join-Path $lab.root 'demo-bad.yaml'
+@'
+version: 1
+relays:
+  - name: primary
+    hots: smtp.example.org
+    port: 70000
+    role: primery
+    password: hunter2
+flows:
+  - name: newsletter
+    kind: Campaign
+    relay: secondry
+'@ | Set-Content -LiteralPath $bad
+Test-MailOpsConfig -Path $bad | Format-Table -Wrap | Out-Host
+try { Get-MailOpsConfig -Path $bad -ErrorAction Stop } catch { Write-Host "Get-MailOpsConfig stops with ErrorId $($_.FullyQualifiedErrorId)" }
+
+Step 'Incident drills'
+Write-Host 'Outage drill (false hard bounces, Reset-HardBounce): not built yet (issue 5).'
+Write-Host 'Bulk-mail drill (traffic watch and secondary relay): not built yet (issues 6 and 7).'
+Write-Host "`nDemo finished."
