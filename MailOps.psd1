@@ -18,6 +18,7 @@
         'Test-MailOpsConfig'
         'New-MailOpsConfig'
         'Get-MailOpsEnvironment'
+        'Test-MailRelay'
     )
     VariablesToExport    = @()
     AliasesToExport      = @()

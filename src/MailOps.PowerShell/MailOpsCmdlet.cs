@@ -1,5 +1,7 @@
 using System;
+using System.Collections.Concurrent;
 using System.Linq;
+using System.Threading.Tasks;
 using System.Management.Automation;
 using System.Threading;
 using MailOps.Core.Config;
@@ -64,6 +66,68 @@ namespace MailOps.PowerShell
             }
 
             return null;
+        }
+
+        /// <summary>
+        /// Reads the configuration when one is named or exists; a missing default file is not an error (cmdlets that can
+        /// work from parameters alone). A named file that is missing, or any invalid file, is.
+        /// </summary>
+        protected MailOpsConfig? LoadOptionalConfig(string? path)
+        {
+            var (resolved, source) = ConfigLocator.Resolve(path == null ? null : ToFileSystemPath(path));
+            if (source != ConfigPathSource.Parameter && !System.IO.File.Exists(resolved))
+            {
+                WriteVerbose($"No configuration at {resolved} (from {DescribeSource(source)}): using defaults.");
+                return null;
+            }
+
+            return LoadConfig(path, terminating: true);
+        }
+
+        /// <summary>
+        /// Runs Core work on the thread pool while this (the pipeline) thread writes what the work reports: PowerShell
+        /// accepts output, verbose lines and progress only from the pipeline thread. Ctrl+C cancels the work's token.
+        /// </summary>
+        protected T RunPumped<T>(Func<CmdletSink, Task<T>> work)
+        {
+            using (var queue = new BlockingCollection<Action>())
+            {
+                var sink = new CmdletSink(queue);
+                var task = Task.Run(() => work(sink), CancellationToken);
+                while (!task.IsCompleted)
+                {
+                    if (queue.TryTake(out var action, 50))
+                    {
+                        action();
+                    }
+                }
+
+                while (queue.TryTake(out var rest))
+                {
+                    rest();
+                }
+
+                return task.GetAwaiter().GetResult();
+            }
+        }
+
+        /// <summary>Thread-safe messages from Core work to the pipeline thread.</summary>
+        public sealed class CmdletSink
+        {
+            private readonly BlockingCollection<Action> _queue;
+
+            internal CmdletSink(BlockingCollection<Action> queue)
+            {
+                _queue = queue;
+            }
+
+            public void Post(Action action)
+            {
+                if (!_queue.IsAddingCompleted)
+                {
+                    _queue.Add(action);
+                }
+            }
         }
 
         internal static string DescribeSource(ConfigPathSource source) => source switch

@@ -138,6 +138,41 @@ function Test-ProcessAlive {
     return (Test-Path "/proc/$Id") -and -not ((Get-Content "/proc/$Id/stat" -ErrorAction SilentlyContinue) -match '^\d+ \(.*\) Z ')
 }
 
+function New-LabCertificates {
+    # Made with .NET rather than openssl so that validity periods can lie in the past (an expired certificate).
+    param([string]$Folder)
+    $X = 'System.Security.Cryptography.X509Certificates'
+    $now = [DateTimeOffset]::UtcNow
+    $caKey = [System.Security.Cryptography.RSA]::Create(2048)
+    $caReq = New-Object "$X.CertificateRequest" 'CN=MailOps Lab CA', $caKey, ([System.Security.Cryptography.HashAlgorithmName]::SHA256), ([System.Security.Cryptography.RSASignaturePadding]::Pkcs1)
+    $caReq.CertificateExtensions.Add((New-Object "$X.X509BasicConstraintsExtension" $true, $false, 0, $true))
+    $caReq.CertificateExtensions.Add((New-Object "$X.X509KeyUsageExtension" ([System.Security.Cryptography.X509Certificates.X509KeyUsageFlags]'KeyCertSign, CrlSign'), $true))
+    $ca = $caReq.CreateSelfSigned($now.AddDays(-60), $now.AddDays(60))
+    [System.IO.File]::WriteAllText("$Folder/ca.crt", $ca.ExportCertificatePem() + "`n")
+    [System.IO.File]::WriteAllText("$Folder/ca.key", $caKey.ExportPkcs8PrivateKeyPem())
+    $leaf = {
+        param([string]$File, [string]$CommonName, [string[]]$Dns, [string[]]$Ip, [DateTimeOffset]$From, [DateTimeOffset]$To)
+        $key = [System.Security.Cryptography.RSA]::Create(2048)
+        $req = New-Object "$X.CertificateRequest" "CN=$CommonName", $key, ([System.Security.Cryptography.HashAlgorithmName]::SHA256), ([System.Security.Cryptography.RSASignaturePadding]::Pkcs1)
+        $san = New-Object "$X.SubjectAlternativeNameBuilder"
+        foreach ($d in $Dns) { $san.AddDnsName($d) }
+        foreach ($i in $Ip) { $san.AddIpAddress([System.Net.IPAddress]::Parse($i)) }
+        $req.CertificateExtensions.Add($san.Build())
+        $eku = New-Object System.Security.Cryptography.OidCollection
+        [void]$eku.Add((New-Object System.Security.Cryptography.Oid '1.3.6.1.5.5.7.3.1'))
+        $req.CertificateExtensions.Add((New-Object "$X.X509EnhancedKeyUsageExtension" $eku, $false))
+        $serial = [byte[]]::new(12); [System.Security.Cryptography.RandomNumberGenerator]::Fill($serial); $serial[0] = $serial[0] -band 0x7f
+        $cert = $req.Create($ca, $From, $To, $serial)
+        [System.IO.File]::WriteAllText("$Folder/$File.crt", $cert.ExportCertificatePem() + "`n" + $ca.ExportCertificatePem() + "`n")
+        [System.IO.File]::WriteAllText("$Folder/$File.key", $key.ExportPkcs8PrivateKeyPem())
+    }
+    $names = 'mx1.lab.test', 'mx2.lab.test', 'openrelay.lab.test'
+    & $leaf 'lab' 'mx1.lab.test' $names @('127.0.0.1') $now.AddDays(-1) $now.AddDays(45)
+    & $leaf 'expired' 'mx1.lab.test' $names @('127.0.0.1') $now.AddDays(-40) $now.AddDays(-2)
+    & $leaf 'soon' 'mx1.lab.test' $names @('127.0.0.1') $now.AddDays(-20) $now.AddDays(10).AddHours(1)
+    & $leaf 'mismatch' 'wrong.example' @('wrong.example') @() $now.AddDays(-1) $now.AddDays(45)
+}
+
 function New-LabZones {
     # The lab's DNS: a sender domain with MX, SPF, DKIM, DMARC and PTR records; recipient domains hosted at
     # provider-like names (the real zone names, served only by this loopback nsd); test DNSBL zones.
@@ -246,7 +281,8 @@ function Start-MailLab {
     & chmod 755 $Root
 
     $names = 'PRIMARY_SMTP', 'PRIMARY_SUBMISSION', 'SECONDARY_SMTP', 'SECONDARY_SUBMISSION', 'OPENRELAY_SMTP',
-    'IMAP_PORT', 'DNS_PORT', 'TIMEOUT_PORT', 'STALL_PORT', 'REFUSED_PORT', 'PG_PORT'
+    'IMAP_PORT', 'DNS_PORT', 'TIMEOUT_PORT', 'STALL_PORT', 'REFUSED_PORT', 'PG_PORT',
+    'EXPIRED_PORT', 'SOON_PORT', 'MISMATCH_PORT', 'BADTLS_PORT', 'AUTHCLEAR_PORT'
     $free = Get-FreeTcpPort -Count $names.Count
     $t = @{ LAB = $Root; POSTFIX_UID = (& id -u postfix); POSTFIX_GID = (& id -g postfix) }
     for ($i = 0; $i -lt $names.Count; $i++) { $t[$names[$i]] = $free[$i] }
@@ -260,6 +296,11 @@ function Start-MailLab {
             primary   = [ordered]@{ port = $t.PRIMARY_SMTP; submission = $t.PRIMARY_SUBMISSION; hostName = 'mx1.lab.test'; log = "$Root/postfix-primary/log/maillog"; config = "$Root/postfix-primary/etc" }
             secondary = [ordered]@{ port = $t.SECONDARY_SMTP; submission = $t.SECONDARY_SUBMISSION; hostName = 'mx2.lab.test'; log = "$Root/postfix-secondary/log/maillog"; config = "$Root/postfix-secondary/etc" }
             openRelay = [ordered]@{ port = $t.OPENRELAY_SMTP; hostName = 'openrelay.lab.test'; log = "$Root/postfix-open-relay/log/maillog"; config = "$Root/postfix-open-relay/etc" }
+            tlsExpired       = $t.EXPIRED_PORT
+            tlsExpiresSoon   = $t.SOON_PORT
+            tlsNameMismatch  = $t.MISMATCH_PORT
+            tlsBroken        = $t.BADTLS_PORT
+            authBeforeTls    = $t.AUTHCLEAR_PORT
             neverGreets      = $t.TIMEOUT_PORT
             neverAnswersEhlo = $t.STALL_PORT
             refused          = $t.REFUSED_PORT
@@ -288,22 +329,15 @@ function Start-MailLab {
     & $saveLab
 
     try {
-        # TLS: a lab CA and a server certificate it signed (the relays present the chain)
+        # TLS: a lab CA, the relays' certificate it signed, and three faulty ones for the certificate checks
         $tls = New-Item -ItemType Directory -Path "$Root/tls"
-        Invoke-Native openssl @('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '3', '-subj', '/CN=MailOps Lab CA',
-            '-keyout', "$tls/ca.key", '-out', "$tls/ca.crt") 'Creating the lab CA' | Out-Null
-        Invoke-Native openssl @('req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=mx1.lab.test', '-keyout', "$tls/lab.key", '-out', "$tls/lab.csr") 'Creating the server key' | Out-Null
-        [System.IO.File]::WriteAllText("$tls/ext.cnf", "subjectAltName=DNS:mx1.lab.test,DNS:mx2.lab.test,DNS:openrelay.lab.test,IP:127.0.0.1`nextendedKeyUsage=serverAuth`n")
-        Invoke-Native openssl @('x509', '-req', '-in', "$tls/lab.csr", '-CA', "$tls/ca.crt", '-CAkey', "$tls/ca.key", '-CAcreateserial',
-            '-days', '2', '-extfile', "$tls/ext.cnf", '-out', "$tls/leaf.crt") 'Signing the server certificate' | Out-Null
-        [System.IO.File]::WriteAllText("$tls/lab.crt", [System.IO.File]::ReadAllText("$tls/leaf.crt") + [System.IO.File]::ReadAllText("$tls/ca.crt"))
-        & chmod 600 "$tls/lab.key" "$tls/ca.key"
+        New-LabCertificates -Folder $tls.FullName
+        & chmod 600 (Get-ChildItem "$tls/*.key").FullName
 
         # DKIM key for the sender domain (published in the lab.test zone)
-        Invoke-Native openssl @('genrsa', '-out', "$tls/dkim.key", '2048') 'Creating the DKIM key' | Out-Null
-        $pem = & openssl rsa -in "$tls/dkim.key" -pubout -outform PEM 2>$null
-        if ($LASTEXITCODE -ne 0) { throw 'Reading the DKIM public key failed.' }
-        $dkimPublic = (($pem | Where-Object { $_ -notmatch '-----' }) -join '')
+        $dkimKey = [System.Security.Cryptography.RSA]::Create(2048)
+        [System.IO.File]::WriteAllText("$tls/dkim.key", $dkimKey.ExportRSAPrivateKeyPem())
+        $dkimPublic = [Convert]::ToBase64String($dkimKey.ExportSubjectPublicKeyInfo())
         $lab.dkim = [ordered]@{ domain = 'lab.test'; selector = 'mailops'; privateKey = "$tls/dkim.key" }
 
         # Dovecot: IMAP for the sink Maildir, SASL for the relays
@@ -377,6 +411,8 @@ function Start-MailLab {
                 @{ p = $t.PRIMARY_SMTP; n = 'Postfix primary' }, @{ p = $t.PRIMARY_SUBMISSION; n = 'Postfix primary submission' },
                 @{ p = $t.SECONDARY_SMTP; n = 'Postfix secondary' }, @{ p = $t.SECONDARY_SUBMISSION; n = 'Postfix secondary submission' },
                 @{ p = $t.OPENRELAY_SMTP; n = 'Postfix open relay' }, @{ p = $t.IMAP_PORT; n = 'Dovecot IMAP' }, @{ p = $t.DNS_PORT; n = 'nsd' },
+                @{ p = $t.EXPIRED_PORT; n = 'Postfix primary (expired certificate)' }, @{ p = $t.SOON_PORT; n = 'Postfix primary (certificate expiring soon)' },
+                @{ p = $t.MISMATCH_PORT; n = 'Postfix primary (certificate for another name)' }, @{ p = $t.BADTLS_PORT; n = 'Postfix primary (broken TLS)' }, @{ p = $t.AUTHCLEAR_PORT; n = 'Postfix primary (AUTH before STARTTLS)' },
                 @{ p = $t.TIMEOUT_PORT; n = 'smtp-sink (never greets)' }, @{ p = $t.STALL_PORT; n = 'smtp-sink (never answers EHLO)' })) {
             Wait-TcpPort -Port $w.p -Name $w.n
         }
@@ -403,7 +439,7 @@ dns:
   servers: ['127.0.0.1:$($Lab.dns.port)']
   timeoutSeconds: 2
   retries: 0
-  dnsblZones: [bl-listed.test, bl-clean.test]
+  dnsblZones: [bl-clean.test]     # bl-listed.test lists 127.0.0.1 (tests name it with -DnsblZone)
 store:
   provider: sqlite
   path: $($Lab.root)/store/mailops.db
@@ -419,6 +455,7 @@ relays:
     credential: lab-relay
     heloName: client.lab.test
     timeoutSeconds: 10
+    caFile: $($Lab.tls.ca)
     description: Lab primary (Postfix submission, STARTTLS + SASL)
   - name: secondary
     host: 127.0.0.1
@@ -428,7 +465,16 @@ relays:
     credential: lab-relay
     heloName: client.lab.test
     timeoutSeconds: 10
+    caFile: $($Lab.tls.ca)
     description: Lab secondary (Postfix submission, STARTTLS + SASL)
+  - name: openrelay
+    host: 127.0.0.1
+    port: $($Lab.smtp.openRelay.port)
+    security: StartTlsWhenAvailable
+    role: secondary
+    heloName: client.lab.test
+    timeoutSeconds: 10
+    description: Lab open relay (deliberately misconfigured)
 flows:
   - name: staff
     kind: PersonToPerson

@@ -96,8 +96,9 @@ namespace MailOps.Core.Config
     {
         internal RelayConfig(string name, string host, int port, SmtpSecurity security, RelayRole role,
             string? credential, string? heloName, int timeoutSeconds, bool skipCertificateCheck,
-            bool allowAuthWithoutTls, string? description)
+            bool allowAuthWithoutTls, string? description, string? caFile = null)
         {
+            CaFile = caFile;
             Name = name;
             Host = host;
             Port = port;
@@ -128,6 +129,9 @@ namespace MailOps.Core.Config
         /// <summary>True only when the file says so explicitly: AUTH over an unencrypted channel is refused by default.</summary>
         public bool AllowAuthWithoutTls { get; }
         public string? Description { get; }
+
+        /// <summary>PEM file of the CA certificate(s) that signed the relay's certificate (a private CA); validation stays on.</summary>
+        public string? CaFile { get; }
 
         public override string ToString() => $"{Name} ({Host}:{Port}, {Role})";
     }
@@ -169,7 +173,8 @@ namespace MailOps.Core.Config
         public static IReadOnlyList<string> DefaultDnsblZones { get; } =
             new[] { "zen.spamhaus.org", "bl.spamcop.net", "b.barracudacentral.org" };
 
-        internal static DnsConfig Default { get; } = new DnsConfig(Array.Empty<DnsServerEndpoint>(), 5, 1, DefaultDnsblZones);
+        /// <summary>The system's resolvers, 5 s, one retry, the default DNSBL zones.</summary>
+        public static DnsConfig Default { get; } = new DnsConfig(Array.Empty<DnsServerEndpoint>(), 5, 1, DefaultDnsblZones);
     }
 
     /// <summary>A DNS server address and port.</summary>

@@ -426,6 +426,7 @@ namespace MailOps.Core.Config
                 var plainNode = r.Take("allowAuthWithoutTls");
                 var plainAuth = Bool(plainNode, path + ".allowAuthWithoutTls") ?? false;
                 var description = OptionalString(r.Take("description"), path + ".description");
+                var caFile = OptionalString(r.Take("caFile"), path + ".caFile");
                 r.Finish();
                 if (skip && skipNode != null)
                 {
@@ -447,7 +448,12 @@ namespace MailOps.Core.Config
                     return null;
                 }
 
-                return new RelayConfig(name, host, port, security, role, credential, helo, timeout, skip, plainAuth, description);
+                if (caFile != null && _file != null && !System.IO.Path.IsPathRooted(caFile))
+                {
+                    caFile = System.IO.Path.Combine(System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(_file)) ?? "", caFile);
+                }
+
+                return new RelayConfig(name, host, port, security, role, credential, helo, timeout, skip, plainAuth, description, caFile);
             }
 
             private FlowConfig? BindFlow(YNode node, string path)

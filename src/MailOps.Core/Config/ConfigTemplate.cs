@@ -50,7 +50,8 @@ domains:
 # Relays. role: primary carries person-to-person mail; role: secondary carries mailing lists and automated mail,
 # so that a bulk mailing judged as spam can never suspend everyone's mail.
 # security: None, SslOnConnect, StartTls, StartTlsWhenAvailable or Auto. Certificates are validated unless
-# skipCertificateCheck: true; AUTH without TLS is refused unless allowAuthWithoutTls: true.
+# skipCertificateCheck: true (caFile names the CA of a relay signed by a private CA: validation stays on);
+# AUTH without TLS is refused unless allowAuthWithoutTls: true.
 relays:
   - name: primary
     host: smtp." + first + @"

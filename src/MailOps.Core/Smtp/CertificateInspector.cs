@@ -39,7 +39,8 @@ namespace MailOps.Core.Smtp
                 return false;
             }
 
-            var cert = certificate as X509Certificate2 ?? new X509Certificate2(certificate);
+            // a copy: SslStream disposes the certificate it hands to the callback when the handshake is abandoned
+            var cert = new X509Certificate2(certificate.Export(X509ContentType.Cert));
             Certificate = cert;
             Names = SubjectAlternativeNames(cert);
             HostNameMatches = MatchesHost(host, cert, Names);
