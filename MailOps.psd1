@@ -19,6 +19,7 @@
         'New-MailOpsConfig'
         'Get-MailOpsEnvironment'
         'Test-MailRelay'
+        'Test-SpfRecord'
     )
     VariablesToExport    = @()
     AliasesToExport      = @()

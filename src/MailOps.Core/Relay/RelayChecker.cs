@@ -7,9 +7,7 @@ using System.Net.Sockets;
 using System.Threading;
 using System.Threading.Tasks;
 using MailOps.Core.Dns;
-#if MAILOPS_SPF
 using MailOps.Core.Spf;
-#endif
 
 namespace MailOps.Core.Relay
 {
@@ -119,11 +117,9 @@ namespace MailOps.Core.Relay
             var ptrTask = dns.QueryPtrAsync(address, cancel);
             var from = o.From;
             var spfDomain = from != null && from.Contains("@") ? from.Substring(from.LastIndexOf('@') + 1) : null;
-#if MAILOPS_SPF
             var spfTask = spfDomain == null
                 ? Task.FromResult<SpfResult?>(null)
                 : CheckSpfAsync(dns, address, spfDomain, from!, o.HeloName, cancel);
-#endif
             var dnsblTasks = address.AddressFamily == AddressFamily.InterNetwork
                 ? o.DnsblZones.Select(z => DnsblAsync(dns, address, z, cancel)).ToList()
                 : new List<Task<DnsblReport>>();
@@ -167,15 +163,11 @@ namespace MailOps.Core.Relay
                 }
             }
 
-#if MAILOPS_SPF
             var spf = await spfTask.ConfigureAwait(false);
             if (spf != null)
             {
                 AddSpfFinding(result, spf, address, spfDomain!);
             }
-#else
-            object? spf = null;
-#endif
 
             var dnsbl = new List<DnsblReport>();
             foreach (var t in dnsblTasks)
@@ -195,7 +187,6 @@ namespace MailOps.Core.Relay
             return new RelayDnsReport(address.ToString(), names, confirmed, spfDomain, spf, dnsbl);
         }
 
-#if MAILOPS_SPF
         private static async Task<SpfResult?> CheckSpfAsync(IDnsResolver dns, IPAddress address, string domain, string sender, string? helo, CancellationToken cancel)
         {
             var evaluator = new SpfEvaluator(dns, new SpfOptions());
@@ -229,7 +220,6 @@ namespace MailOps.Core.Relay
             }
         }
 
-#endif
 
         private static async Task<DnsblReport> DnsblAsync(IDnsResolver dns, IPAddress address, string zone, CancellationToken cancel)
         {

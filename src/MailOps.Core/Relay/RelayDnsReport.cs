@@ -11,11 +11,7 @@ namespace MailOps.Core.Relay
     public sealed class RelayDnsReport
     {
         internal RelayDnsReport(string address, IReadOnlyList<string> ptrNames, bool? forwardConfirmed, string? spfDomain,
-#if MAILOPS_SPF
             Spf.SpfResult? spf,
-#else
-            object? spf,
-#endif
             IReadOnlyList<DnsblReport> dnsbl)
         {
             Address = address;
@@ -33,11 +29,7 @@ namespace MailOps.Core.Relay
         /// <summary>A PTR name resolves back to the address. Null: unknown (lookups failed).</summary>
         public bool? ForwardConfirmed { get; }
         public string? SpfDomain { get; }
-#if MAILOPS_SPF
         public Spf.SpfResult? Spf { get; }
-#else
-        public object? Spf { get; }
-#endif
         public IReadOnlyList<DnsblReport> Dnsbl { get; }
     }
 
