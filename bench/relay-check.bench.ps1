@@ -48,11 +48,29 @@ Write-Host ('  Test-MailRelay + open relay + DNS {0,8:0.0} ms' -f $full.Median)
 Write-Host ('RATIO swaks/MailOps per check (warm): {0:0.00}  (above 1: MailOps is faster)' -f ($swaks.Median / $warm.Median))
 Write-Host ('RATIO swaks/MailOps per check (new pwsh each): {0:0.00}' -f ($swaks.Median / $cold.Median))
 
-# 20 relays in parallel vs the slowest single check
+# 20 relays in parallel vs the slowest single check.
+# (a) Latency-bound, as with relays across a network: each "relay" (Postfix's smtp-sink) waits 1 s before its banner.
+$sinkPort = & { $l = [System.Net.Sockets.TcpListener]::new([System.Net.IPAddress]::Loopback, 0); $l.Start(); $p = $l.LocalEndpoint.Port; $l.Stop(); $p }
+$sinkPid = & sh -c "smtp-sink -u postfix -W connect:1 127.0.0.1:$sinkPort 1000 >/dev/null 2>&1 & echo `$!"
+try {
+    Start-Sleep -Milliseconds 500
+    $slowServers = 1..20 | ForEach-Object { "127.0.0.1:$sinkPort" }
+    $single = (Measure-Median { Test-MailRelay -Server "127.0.0.1:$sinkPort" -Security None -StopAfter Ehlo -SkipOpenRelayCheck -SkipDnsCheck } 3).Max
+    $par = Measure-Median { $x = Test-MailRelay -Server $slowServers -Security None -StopAfter Ehlo -SkipOpenRelayCheck -SkipDnsCheck -ThrottleLimit 20; if (@($x).Count -ne 20 -or @($x | Where-Object { $_.FailedStage }).Count) { throw 'not all 20 checks completed' } } 3
+    Write-Host ''
+    Write-Host ('20 relays that each take 1 s to greet, in parallel: {0:0} ms; slowest single check: {1:0} ms' -f $par.Median, $single)
+    Write-Host ('RATIO parallel20/slowest-single (latency-bound): {0:0.00}  (close to 1: the checks run concurrently)' -f ($par.Median / $single))
+}
+finally { & kill $sinkPid 2>$null }
+
+# (b) CPU-bound on this machine: 20 full checks (TLS handshakes on both sides, AUTH through Dovecot) against the one
+# lab Postfix, which runs on the same 2 cores and starts a new smtpd per connection.
 $servers = 1..20 | ForEach-Object { "127.0.0.1:$port" }
+$full20 = { param($t) $all = Test-MailRelay -Server $servers -Security StartTls -TrustedCaFile $lab.tls.ca -Credential $cred -From news@lab.test -To alice@sink.test -ThrottleLimit $t; if (@($all | Where-Object Status -ne 'Healthy').Count) { throw 'a check was not healthy' } }
 $singles = foreach ($s in 1..5) { (Measure-Median { Test-MailRelay -Server "127.0.0.1:$port" -Security StartTls -TrustedCaFile $lab.tls.ca -Credential $cred -From news@lab.test -To alice@sink.test } 1).Median }
 $slowest = ($singles | Measure-Object -Maximum).Maximum
-$parallel = Measure-Median { $all = Test-MailRelay -Server $servers -Security StartTls -TrustedCaFile $lab.tls.ca -Credential $cred -From news@lab.test -To alice@sink.test -ThrottleLimit 20; if (@($all | Where-Object Status -ne 'Healthy').Count -gt 0 -and @($all).Count -ne 20) { throw 'parallel run incomplete' } } 5
+$parallel = Measure-Median { & $full20 20 } 5
+$sequential = Measure-Median { & $full20 1 } 3
 Write-Host ''
-Write-Host ('20 relays in parallel (full checks, -ThrottleLimit 20): {0:0.0} ms; slowest of 5 single full checks: {1:0.0} ms' -f $parallel.Median, $slowest)
-Write-Host ('RATIO parallel20/slowest-single: {0:0.00}  (close to 1: the checks really run concurrently)' -f ($parallel.Median / $slowest))
+Write-Host ('20 full checks against the one lab Postfix: parallel {0:0} ms, one at a time {1:0} ms; slowest single {2:0} ms' -f $parallel.Median, $sequential.Median, $slowest)
+Write-Host ('RATIO parallel20/slowest-single (CPU-bound, servers on the same 2 cores): {0:0.00}; sequential/parallel: {1:0.00}' -f ($parallel.Median / $slowest), ($sequential.Median / $parallel.Median))
