@@ -46,6 +46,14 @@ flows:
 Test-MailOpsConfig -Path $bad | Format-Table -Wrap | Out-Host
 try { Get-MailOpsConfig -Path $bad -ErrorAction Stop } catch { Write-Host "Get-MailOpsConfig stops with ErrorId $($_.FullyQualifiedErrorId)" }
 
+Step 'Relay health: every configured relay, in parallel (the open relay is there on purpose)'
+$cred = [pscredential]::new($lab.sasl.user, (ConvertTo-SecureString $lab.sasl.password -AsPlainText -Force))
+$relays = Test-MailRelay -All -Credential $cred -From news@lab.test -To postmaster@sink.test
+$relays | Format-Table | Out-Host
+($relays | Where-Object Relay -eq 'openrelay').Findings | Where-Object Severity -in 'Error', 'Critical' | Format-Table | Out-Host
+Write-Host "Secondary relay before moving bulk mail to it: $((Test-MailRelay -Relay secondary -Credential $cred -Quiet) ? 'healthy' : 'NOT healthy')"
+Test-SpfRecord -Domain lab.test -IPAddress 127.0.0.2 | Format-Table | Out-Host
+
 Step 'Incident drills'
 Write-Host 'Outage drill (false hard bounces, Reset-HardBounce): not built yet (issue 5).'
 Write-Host 'Bulk-mail drill (traffic watch and secondary relay): not built yet (issues 6 and 7).'
