@@ -122,8 +122,15 @@ function Invoke-CoreTests {
         --logger "trx;LogFileName=$trx" --logger 'console;verbosity=normal' --results-directory $ResultsOut | Out-Host
     $exit = $LASTEXITCODE
     if (-not (Test-Path $trx)) { throw "xunit produced no results (dotnet test exit code $exit): the tests did not build or run." }
-    $c = ([xml](Get-Content -Raw $trx)).TestRun.ResultSummary.Counters
-    return [pscustomobject]@{ Suite = 'xunit'; Passed = [int]$c.passed; Failed = [int]$c.failed + [int]$c.error + [int]$c.timeout + [int]$c.aborted; Skipped = [int]$c.notExecuted }
+    $run = ([xml](Get-Content -Raw $trx)).TestRun
+    $c = $run.ResultSummary.Counters
+    $skipped = [int]$c.total - [int]$c.executed
+    foreach ($r in @($run.Results.UnitTestResult | Where-Object outcome -eq 'NotExecuted')) {
+        $why = $r.Output.ErrorInfo.Message
+        if (-not $why) { $why = ($r.Output.StdOut) }
+        Write-Warning "SKIPPED: $($r.testName): $why"
+    }
+    return [pscustomobject]@{ Suite = 'xunit'; Passed = [int]$c.passed; Failed = [int]$c.failed + [int]$c.error + [int]$c.timeout + [int]$c.aborted; Skipped = $skipped }
 }
 
 function Get-TestPackages {

@@ -10,9 +10,10 @@ namespace MailOps.Core.Tests
     /// </summary>
     internal static class Corpora
     {
-        public static string? Root { get; } = Locate();
-
+        // Where is declared first: static initialisers run in order, and Locate() sets it.
         public static string Where { get; private set; } = "";
+
+        public static string? Root { get; } = Locate();
 
         public static string? Find(string relative)
         {
