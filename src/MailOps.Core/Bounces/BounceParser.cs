@@ -1,0 +1,589 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using System.Text;
+using System.Text.RegularExpressions;
+using MimeKit;
+
+namespace MailOps.Core.Bounces
+{
+    /// <summary>What kind of message the bounce was.</summary>
+    public enum BounceKind
+    {
+        /// <summary>An RFC 3464 delivery status notification.</summary>
+        Dsn,
+
+        /// <summary>A bounce in the MTA's or provider's own words (no machine-readable report).</summary>
+        NonStandard,
+
+        /// <summary>An automatic reply (RFC 3834): out of office, vacation.</summary>
+        AutoReply,
+
+        /// <summary>An abuse or opt-out report (ARF, RFC 5965).</summary>
+        Feedback,
+
+        /// <summary>A single diagnostic line from a log or an ESP export.</summary>
+        DiagnosticLine,
+    }
+
+    /// <summary>One failed (or reported) recipient of a bounce.</summary>
+    public sealed class BounceRecord
+    {
+        internal BounceRecord(BounceKind kind, string recipient, string? action, int replyCode, string? statusCode, string? diagnostic,
+            string? remoteHost, DateTimeOffset? time, string reason, string? feedbackType, string? originalSender, string? originalMessageId,
+            string? bounceMessageId, string? source)
+        {
+            Kind = kind;
+            Recipient = recipient;
+            Domain = recipient.Contains("@") ? recipient.Substring(recipient.LastIndexOf('@') + 1).ToLowerInvariant() : "";
+            Action = action;
+            ReplyCode = replyCode;
+            StatusCode = statusCode;
+            Diagnostic = diagnostic;
+            RemoteHost = remoteHost;
+            Time = time;
+            Reason = reason;
+            IsHard = BounceReasons.IsHard(reason, replyCode != 0 ? replyCode : statusCode != null && statusCode.StartsWith("5", StringComparison.Ordinal) ? 550 : 0);
+            IsInfrastructureFailure = BounceReasons.IsInfrastructure(reason, RemoteAnswered(diagnostic, remoteHost, replyCode));
+            IsFailure = BounceReasons.IsFailure(reason) && !string.Equals(action, "delivered", StringComparison.OrdinalIgnoreCase);
+            FeedbackType = feedbackType;
+            OriginalSender = originalSender;
+            OriginalMessageId = originalMessageId;
+            BounceMessageId = bounceMessageId;
+            Source = source;
+        }
+
+        public BounceKind Kind { get; }
+        public string Recipient { get; }
+        public string Domain { get; }
+
+        /// <summary>The DSN action (failed, delayed, delivered, relayed, expanded), when the bounce gives one.</summary>
+        public string? Action { get; }
+        public int ReplyCode { get; }
+
+        /// <summary>The RFC 3463 enhanced status code (5.1.1), when the bounce gives one.</summary>
+        public string? StatusCode { get; }
+        public string? Diagnostic { get; }
+        public string? RemoteHost { get; }
+        public DateTimeOffset? Time { get; }
+        public string Reason { get; }
+        public bool IsHard { get; }
+
+        /// <summary>Nothing answered for the recipient (DNS failure, refused or timed-out connection, expired retries).</summary>
+        public bool IsInfrastructureFailure { get; }
+        public bool IsFailure { get; }
+        public string? FeedbackType { get; }
+        public string? OriginalSender { get; }
+        public string? OriginalMessageId { get; }
+        public string? BounceMessageId { get; }
+
+        /// <summary>Where it came from (a file, an IMAP folder, a log line).</summary>
+        public string? Source { get; }
+
+        private static bool RemoteAnswered(string? diagnostic, string? remoteHost, int replyCode)
+        {
+            // A reply from the recipient's server means it was reached; a local DNS failure has no remote reply.
+            var text = diagnostic ?? "";
+            if (Regex.IsMatch(text, @"name service error|host or domain name not found|nxdomain|temporary failure in name resolution|no mx|unrouteable mail domain|dns", RegexOptions.IgnoreCase))
+            {
+                return false;
+            }
+
+            return remoteHost != null || Regex.IsMatch(text, @"(said|says|replied|answered|in reply to)", RegexOptions.IgnoreCase);
+        }
+
+        public override string ToString() => $"{Recipient}: {Reason}{(StatusCode != null ? " " + StatusCode : "")}";
+    }
+
+    /// <summary>
+    /// Reads bounce mails: RFC 3464 delivery status notifications, bounces in an MTA's own words (Postfix, Exim, Sendmail,
+    /// qmail, Exchange, providers), auto-replies (RFC 3834) and abuse reports (ARF), with CRLF, LF or CR line ends.
+    /// </summary>
+    public static class BounceParser
+    {
+        private static readonly Regex Address = new Regex(@"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+", RegexOptions.CultureInvariant);
+        private static readonly Regex BounceSubject = new Regex(@"undeliver|delivery (status )?(notification|failure|report|problem)|returned mail|failure notice|mail delivery (failed|failure|system|subsystem)|non.?delivery|not delivered|could not be delivered|delivery has failed|rejected|bounce|mail system error|warning: could not send|delayed mail|message not delivered|returned to sender|unzustellbar|no se puede entregar|non remis|mail failure|permanent error|problem delivering", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant);
+        private static readonly Regex DaemonSender = new Regex(@"^(mailer-daemon|postmaster|mail delivery (subsystem|system)|microsoftexchange|mail ?daemon|mdaemon|double-bounce|bounce)", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant);
+        private static readonly Regex AutoReplySubject = new Regex(@"out of (the )?office|auto(matic|matische)?[ -]?(reply|response|antwort)|vacation|absence|abwesen|autor[eé]ponse|r[eé]ponse automatique|away from|on leave", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant);
+
+        /// <summary>Parses a bounce file (.eml); never throws for malformed content (an empty list means "not a bounce").</summary>
+        public static IReadOnlyList<BounceRecord> ParseFile(string path)
+        {
+            using (var stream = File.OpenRead(path))
+            {
+                return Parse(stream, path);
+            }
+        }
+
+        public static IReadOnlyList<BounceRecord> Parse(Stream stream, string? source = null)
+        {
+            if (stream == null)
+            {
+                throw new ArgumentNullException(nameof(stream));
+            }
+
+            using (var buffer = new MemoryStream())
+            {
+                stream.CopyTo(buffer);
+                var bytes = FixLineEndings(buffer.ToArray());
+                MimeMessage message;
+                try
+                {
+                    message = MimeMessage.Load(new MemoryStream(bytes));
+                }
+                catch (FormatException)
+                {
+                    return Array.Empty<BounceRecord>();
+                }
+
+                return Parse(message, source);
+            }
+        }
+
+        /// <summary>A mail written with CR line ends only (old Mac) is turned into LF so MIME parsing sees its lines.</summary>
+        internal static byte[] FixLineEndings(byte[] bytes)
+        {
+            if (Array.IndexOf(bytes, (byte)'\n') >= 0 || Array.IndexOf(bytes, (byte)'\r') < 0)
+            {
+                return bytes;
+            }
+
+            var copy = (byte[])bytes.Clone();
+            for (var i = 0; i < copy.Length; i++)
+            {
+                if (copy[i] == (byte)'\r')
+                {
+                    copy[i] = (byte)'\n';
+                }
+            }
+
+            return copy;
+        }
+
+        public static IReadOnlyList<BounceRecord> Parse(MimeMessage message, string? source = null)
+        {
+            if (message == null)
+            {
+                throw new ArgumentNullException(nameof(message));
+            }
+
+            var bounceId = message.MessageId;
+            var original = OriginalHeaders(message);
+            var originalSender = original?.From.Mailboxes.FirstOrDefault()?.Address;
+            var originalId = original?.MessageId;
+
+            // ARF abuse/opt-out reports
+            var feedbackText = message.BodyParts.Where(p => p.ContentType.IsMimeType("message", "feedback-report")).Select(PartText).FirstOrDefault()
+                ?? message.BodyParts.OfType<TextPart>().Select(t => t.Text ?? "").FirstOrDefault(t => Regex.IsMatch(t, @"^Feedback-Type:\s*\S", RegexOptions.Multiline | RegexOptions.IgnoreCase) && Regex.IsMatch(t, @"^User-Agent:|^Version:", RegexOptions.Multiline | RegexOptions.IgnoreCase));
+            if (feedbackText != null)
+            {
+                var fields = ParseFields(feedbackText);
+                var type = Field(fields, "Feedback-Type")?.Trim().ToLowerInvariant();
+                var rcpts = Regex.Matches(feedbackText, @"^(?:Original-Rcpt-To|Removal-Recipient):\s*(.+)$", RegexOptions.Multiline | RegexOptions.IgnoreCase)
+                    .Cast<Match>().Select(m => CleanAddress(m.Groups[1].Value)).Where(a => a.Length > 0).Distinct(StringComparer.OrdinalIgnoreCase).ToList();
+                if (rcpts.Count == 0)
+                {
+                    rcpts.Add(CleanAddress(original?.To.Mailboxes.FirstOrDefault()?.Address ?? message.To.Mailboxes.FirstOrDefault()?.Address ?? ""));
+                }
+
+                return rcpts.Select(r => new BounceRecord(BounceKind.Feedback, r, null, 0, null, null, null, message.Date,
+                    BounceReasons.Feedback, type, Field(fields, "Original-Mail-From") ?? originalSender, originalId, bounceId, source)).ToList();
+            }
+
+            // RFC 3464 delivery status
+            var dsnText = message.BodyParts.Where(p => p.ContentType.IsMimeType("message", "delivery-status") || p.ContentType.IsMimeType("message", "global-delivery-status"))
+                .Select(PartText).FirstOrDefault();
+            var humanText = HumanText(message);
+            if (dsnText == null)
+            {
+                // some MTAs put the fields in a text part
+                var candidate = message.BodyParts.OfType<TextPart>().Select(t => t.Text ?? "").FirstOrDefault(t => Regex.IsMatch(t, @"^(Final|Original)-Recipient:", RegexOptions.Multiline | RegexOptions.IgnoreCase) && Regex.IsMatch(t, @"^Action:", RegexOptions.Multiline | RegexOptions.IgnoreCase));
+                dsnText = candidate;
+            }
+
+            if (dsnText != null)
+            {
+                var records = ParseDsn(dsnText, humanText, message, originalSender, originalId, bounceId, source);
+                if (records.Count > 0)
+                {
+                    return records;
+                }
+            }
+
+            var from = message.From.Mailboxes.FirstOrDefault();
+            var subject = message.Subject ?? "";
+            var looksLikeBounce = BounceSubject.IsMatch(subject) || (from != null && (DaemonSender.IsMatch(from.Address) || DaemonSender.IsMatch(from.Name ?? "")))
+                || message.Headers.Contains("X-Failed-Recipients");
+            var autoSubmitted = message.Headers["Auto-Submitted"] ?? "";
+            var isAutoReply = !looksLikeBounce && (autoSubmitted.StartsWith("auto-replied", StringComparison.OrdinalIgnoreCase)
+                || message.Headers.Contains("X-Autoreply") || message.Headers.Contains("X-Autorespond") || AutoReplySubject.IsMatch(subject));
+            if (isAutoReply && from != null)
+            {
+                return new[] { new BounceRecord(BounceKind.AutoReply, from.Address, null, 0, null, null, null, message.Date, BounceReasons.Vacation, null,
+                    message.To.Mailboxes.FirstOrDefault()?.Address, null, bounceId, source) };
+            }
+
+            if (!looksLikeBounce)
+            {
+                return Array.Empty<BounceRecord>();
+            }
+
+            return ParseNonStandard(message, humanText, original, originalSender, originalId, bounceId, source);
+        }
+
+        /// <summary>One diagnostic line (a log's or an ESP export's), classified exactly as in a bounce mail.</summary>
+        public static BounceRecord ParseDiagnosticLine(string recipient, string diagnostic, string? statusCode = null, int replyCode = 0, string? source = null)
+        {
+            var text = BounceClassifier.Normalize(diagnostic);
+            statusCode ??= BounceClassifier.FindStatusCode(text);
+            if (replyCode == 0)
+            {
+                replyCode = BounceClassifier.FindReplyCode(text);
+            }
+
+            var reason = BounceClassifier.Classify(text, statusCode, replyCode);
+            return new BounceRecord(BounceKind.DiagnosticLine, recipient, null, replyCode, statusCode, text, null, null, reason, null, null, null, null, source);
+        }
+
+        private static List<BounceRecord> ParseDsn(string dsn, string humanText, MimeMessage message, string? originalSender, string? originalId, string? bounceId, string? source)
+        {
+            var result = new List<BounceRecord>();
+            var groups = Regex.Split(dsn.Replace("\r\n", "\n").Trim(), @"\n[ \t]*\n").Select(ParseFields).ToList();
+            var perMessage = groups.FirstOrDefault() ?? new Dictionary<string, string>();
+            var reportingMta = Field(perMessage, "Reporting-MTA");
+            var arrival = Field(perMessage, "Arrival-Date");
+            foreach (var g in groups)
+            {
+                var rcpt = Field(g, "Final-Recipient", "Original-Recipient", "X-Actual-Recipient");
+                if (rcpt == null)
+                {
+                    continue;
+                }
+
+                var address = CleanAddress(rcpt);
+                var action = Field(g, "Action")?.Trim().ToLowerInvariant();
+                var status = BounceClassifier.FindStatusCode(Field(g, "Status"));
+                var diagnostic = Field(g, "Diagnostic-Code");
+                if (diagnostic != null)
+                {
+                    diagnostic = Regex.Replace(diagnostic, @"^\s*(smtp|x-postfix|x-unix|x-local|x-exchange|x-notes|x-ms-exchange|x-gmail)\s*;\s*", "", RegexOptions.IgnoreCase);
+                }
+
+                if (string.IsNullOrWhiteSpace(diagnostic) || Regex.IsMatch(diagnostic!, @"^\s*[245]\d\d\s*$"))
+                {
+                    diagnostic = (diagnostic ?? "") + " " + Window(humanText, address);
+                }
+
+                var remote = Field(g, "Remote-MTA");
+                if (remote != null)
+                {
+                    remote = Regex.Replace(remote, @"^\s*dns\s*;\s*", "", RegexOptions.IgnoreCase).Trim();
+                }
+
+                var text = BounceClassifier.Normalize(diagnostic);
+                var reply = BounceClassifier.FindReplyCode(text);
+                var statusText = status;
+                if (statusText == null || statusText.EndsWith(".0.0", StringComparison.Ordinal))
+                {
+                    statusText = BounceClassifier.FindStatusCode(text) ?? statusText;
+                }
+
+                string reason;
+                if (action == "delivered" || action == "relayed" || action == "expanded")
+                {
+                    reason = BounceReasons.Delivered;
+                }
+                else
+                {
+                    reason = BounceClassifier.Classify(text, statusText, reply);
+                    if ((reason == BounceReasons.OnHold || reason == BounceReasons.Undefined || reason == BounceReasons.NetworkError) && (action == "delayed" || Regex.IsMatch(text, @"expired|delayed", RegexOptions.IgnoreCase)))
+                    {
+                        reason = BounceReasons.Expired;
+                    }
+                    else if (statusText != null && statusText.StartsWith("4", StringComparison.Ordinal) && action == "failed" && reason == BounceReasons.NetworkError)
+                    {
+                        // a temporary failure that was given up on: the retries expired (Postfix: status=expired)
+                        reason = BounceReasons.Expired;
+                    }
+                }
+
+                DateTimeOffset? time = null;
+                if (MimeKit.Utils.DateUtils.TryParse(Field(g, "Last-Attempt-Date") ?? arrival ?? "", out var parsed))
+                {
+                    time = parsed;
+                }
+                else if (message.Date != DateTimeOffset.MinValue)
+                {
+                    time = message.Date;
+                }
+
+                result.Add(new BounceRecord(BounceKind.Dsn, address, action, reply, statusText, text.Length > 0 ? text : null, remote ?? reportingMta,
+                    time, reason, null, originalSender, originalId, bounceId, source));
+            }
+
+            return result;
+        }
+
+        private static List<BounceRecord> ParseNonStandard(MimeMessage message, string humanText, MimeMessage? original, string? originalSender, string? originalId, string? bounceId, string? source)
+        {
+            var exclude = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+            foreach (var m in message.From.Mailboxes.Concat(message.To.Mailboxes).Concat(message.Cc.Mailboxes))
+            {
+                exclude.Add(m.Address);
+            }
+
+            if (originalSender != null)
+            {
+                exclude.Add(originalSender);
+            }
+
+            var failed = (message.Headers["X-Failed-Recipients"] ?? "").Split(',').Select(a => CleanAddress(a)).Where(a => a.Contains("@")).ToList();
+            var recipients = failed.Count > 0 ? failed : Candidates(humanText, exclude);
+            if (recipients.Count == 0 && original != null)
+            {
+                recipients = original.To.Mailboxes.Select(m => m.Address).Take(1).ToList();
+            }
+
+            var result = new List<BounceRecord>();
+            foreach (var rcpt in recipients.Distinct(StringComparer.OrdinalIgnoreCase))
+            {
+                var window = Window(humanText, rcpt);
+                if (recipients.Count == 1 && !Regex.IsMatch(window, @"\b[245]\d\d\b|\b[245]\.\d{1,3}\.\d{1,3}\b|unknown|not found|does not exist|full|quota|refused|timed? ?out|denied|blocked|reject", RegexOptions.IgnoreCase))
+                {
+                    window = ErrorText(humanText);
+                }
+                if (window.Length == 0)
+                {
+                    window = ErrorText(humanText);
+                }
+
+                var text = BounceClassifier.Normalize(window);
+                var status = BounceClassifier.FindStatusCode(text);
+                var reply = BounceClassifier.FindReplyCode(text);
+                var reason = BounceClassifier.Classify(text, status, reply);
+                var remote = Regex.Match(text, @"(?:host|server|mta)\s+([A-Za-z0-9.-]+\.[A-Za-z]{2,})(?:\s*\[[0-9a-fA-F.:]+\])?\s+(?:said|says|replied)", RegexOptions.IgnoreCase);
+                result.Add(new BounceRecord(BounceKind.NonStandard, rcpt, "failed", reply, status, text.Length > 0 ? Truncate(text, 1000) : null,
+                    remote.Success ? remote.Groups[1].Value : null, message.Date == DateTimeOffset.MinValue ? (DateTimeOffset?)null : message.Date,
+                    reason, null, originalSender, originalId, bounceId, source));
+            }
+
+            return result;
+        }
+
+        private static List<string> Candidates(string text, HashSet<string> exclude)
+        {
+            var found = new List<string>();
+            foreach (Match m in Address.Matches(text))
+            {
+                var a = m.Value.Trim('.');
+                if (exclude.Contains(a) || Regex.IsMatch(a, @"^(mailer-daemon|postmaster|double-bounce|root|nobody)@", RegexOptions.IgnoreCase))
+                {
+                    continue;
+                }
+
+                // an address mentioned as a sender or in a URL is not a failed recipient
+                var before = text.Substring(Math.Max(0, m.Index - 30), Math.Min(30, m.Index));
+                if (Regex.IsMatch(before, @"(from|sender|mail from|return-path|reply-to|contact|write to|send mail to|https?://\S*)[:<\s]*$", RegexOptions.IgnoreCase))
+                {
+                    continue;
+                }
+
+                if (!found.Contains(a, StringComparer.OrdinalIgnoreCase))
+                {
+                    found.Add(a);
+                }
+            }
+
+            return found.Take(20).ToList();
+        }
+
+        /// <summary>The lines after the first mention of the address: where MTAs put the error for it.</summary>
+        private static string Window(string text, string address)
+        {
+            var i = text.IndexOf(address, StringComparison.OrdinalIgnoreCase);
+            if (i < 0)
+            {
+                return "";
+            }
+
+            var lines = text.Substring(i).Split('\n').Take(12).ToList();
+            return string.Join("\n", lines);
+        }
+
+        /// <summary>The part of a bounce's text that explains the failure (lines with codes or error words).</summary>
+        private static string ErrorText(string text)
+        {
+            var lines = text.Split('\n').Select(l => l.Trim()).Where(l => l.Length > 0).ToList();
+            var useful = lines.Where(l => Regex.IsMatch(l, @"\b[245]\d\d\b|\b[245]\.\d{1,3}\.\d{1,3}\b|error|fail|reject|denied|unknown|not found|does not exist|full|quota|timed? ?out|refused|blocked|spam|expired|invalid|unavailable|suspend|disabled|policy", RegexOptions.IgnoreCase)).Take(12).ToList();
+            return string.Join("\n", useful.Count > 0 ? useful : lines.Take(12));
+        }
+
+        private static string Truncate(string s, int max) => s.Length <= max ? s : s.Substring(0, max);
+
+        /// <summary>The human-readable text of the bounce (not the returned original).</summary>
+        private static string HumanText(MimeMessage message)
+        {
+            var sb = new StringBuilder();
+            foreach (var part in TopLevelParts(message.Body))
+            {
+                if (part is TextPart t && !t.IsAttachment)
+                {
+                    var text = t.Text ?? "";
+                    if (t.IsHtml)
+                    {
+                        text = Regex.Replace(Regex.Replace(text, @"<(br|p|div|tr|li)[^>]*>", "\n", RegexOptions.IgnoreCase), "<[^>]+>", " ");
+                        text = System.Net.WebUtility.HtmlDecode(text);
+                    }
+
+                    sb.Append(text).Append('\n');
+                }
+            }
+
+            return CutOriginal(sb.ToString().Replace("\r\n", "\n").Replace('\r', '\n'));
+        }
+
+        private static readonly Regex OriginalMarker = new Regex(
+            @"^(\s*-+\s*(original message|this is a copy of|below this line|message headers follow|the original message|original message follows|headers of the original|returned message|original mail)|\s*(message headers follow|original message headers|original message follows)|(received|return-path|x-received|dkim-signature|arc-seal|arc-message-signature|authentication-results|x-google-dkim-signature|message-id|mime-version):\s)",
+            RegexOptions.IgnoreCase | RegexOptions.Multiline | RegexOptions.CultureInvariant);
+
+        /// <summary>The bounce's own words end where a copy of the returned message begins.</summary>
+        private static string CutOriginal(string text)
+        {
+            var m = OriginalMarker.Match(text);
+            return m.Success && m.Index > 0 ? text.Substring(0, m.Index) : text;
+        }
+
+        private static IEnumerable<MimeEntity> TopLevelParts(MimeEntity? entity)
+        {
+            if (entity == null)
+            {
+                yield break;
+            }
+
+            if (entity is Multipart multipart)
+            {
+                foreach (var child in multipart)
+                {
+                    foreach (var p in TopLevelParts(child))
+                    {
+                        yield return p;
+                    }
+                }
+            }
+            else if (!(entity is MessagePart))
+            {
+                yield return entity;
+            }
+        }
+
+        private static MimeMessage? OriginalHeaders(MimeMessage message)
+        {
+            foreach (var part in message.BodyParts)
+            {
+                if (part is MessagePart mp && mp.Message != null && !part.ContentType.IsMimeType("message", "delivery-status"))
+                {
+                    return mp.Message;
+                }
+
+                if (part.ContentType.IsMimeType("text", "rfc822-headers") || part.ContentType.IsMimeType("text", "rfc822-header"))
+                {
+                    try
+                    {
+                        return MimeMessage.Load(new MemoryStream(Encoding.UTF8.GetBytes(PartText(part) + "\r\n\r\n")));
+                    }
+                    catch (FormatException)
+                    {
+                        return null;
+                    }
+                }
+            }
+
+            return null;
+        }
+
+        private static string PartText(MimeEntity part)
+        {
+            if (part is TextPart t)
+            {
+                return t.Text ?? "";
+            }
+
+            using (var s = new MemoryStream())
+            {
+                if (part is MimePart mp && mp.Content != null)
+                {
+                    mp.Content.DecodeTo(s);
+                }
+                else if (part is MessagePart msg && msg.Message != null)
+                {
+                    msg.Message.WriteTo(s);
+                }
+                else
+                {
+                    part.WriteTo(s, true);
+                }
+
+                return Encoding.UTF8.GetString(s.ToArray());
+            }
+        }
+
+        /// <summary>Header-style "Name: value" lines (with folded continuations), last one wins per name.</summary>
+        private static Dictionary<string, string> ParseFields(string text)
+        {
+            var fields = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+            string? current = null;
+            foreach (var raw in text.Replace("\r\n", "\n").Replace('\r', '\n').Split('\n'))
+            {
+                if (raw.Length > 0 && (raw[0] == ' ' || raw[0] == '\t') && current != null)
+                {
+                    fields[current] += " " + raw.Trim();
+                    continue;
+                }
+
+                var colon = raw.IndexOf(':');
+                if (colon > 0 && Regex.IsMatch(raw.Substring(0, colon), @"^[A-Za-z0-9-]+$"))
+                {
+                    current = raw.Substring(0, colon);
+                    if (!fields.ContainsKey(current))
+                    {
+                        fields[current] = raw.Substring(colon + 1).Trim();
+                    }
+                    else
+                    {
+                        current = null;
+                    }
+                }
+            }
+
+            return fields;
+        }
+
+        private static string? Field(Dictionary<string, string> fields, params string[] names)
+        {
+            foreach (var n in names)
+            {
+                if (fields.TryGetValue(n, out var v) && v.Trim().Length > 0)
+                {
+                    return v.Trim();
+                }
+            }
+
+            return null;
+        }
+
+        /// <summary>"rfc822; &lt;User@Example.org&gt;" -> "User@Example.org".</summary>
+        internal static string CleanAddress(string value)
+        {
+            var v = value.Trim();
+            var semi = v.IndexOf(';');
+            if (semi >= 0 && semi < 12)
+            {
+                v = v.Substring(semi + 1);
+            }
+
+            var m = Address.Match(v);
+            return m.Success ? m.Value : v.Trim(' ', '<', '>', '"');
+        }
+    }
+}
