@@ -20,6 +20,7 @@
         'Get-MailOpsEnvironment'
         'Test-MailRelay'
         'Test-SpfRecord'
+        'ConvertFrom-BounceMessage'
     )
     VariablesToExport    = @()
     AliasesToExport      = @()
