@@ -6,7 +6,8 @@ Builds, tests, demonstrates, packages and benchmarks MailOps.
 .DESCRIPTION
 Tasks (several may be given; each runs what it depends on):
   Build    an importable module folder in out/MailOps (version stamped from Directory.Build.props, help compiled)
-  Test     Build, then xunit on MailOps.Core, then Pester against the module and the real mail lab
+  Test     Build, start the real mail lab, then xunit on MailOps.Core (SQLite and the lab's PostgreSQL), then Pester
+           against the module and the lab; the lab is stopped whatever happens
   Demo     Build, then the incident drills on the local lab
   Package  Build, then out/packages/MailOps.<version>.nupkg (accepted by Publish-Module and Install-PSResource)
   Bench    Build, then every benchmark under bench/ (they print ratios against the reference tools)
@@ -163,14 +164,15 @@ function Invoke-PesterTests {
 function Invoke-Test {
     Invoke-Build
     $env:MAILOPS_NUPKG = (Invoke-Package).FullName
-    $results = @()
-    $results += Invoke-CoreTests
     Get-TestPackages
     Import-Module (Join-Path $Root 'tests/lab/MailLab.psm1') -Force
     Write-Step 'Start the mail lab (Postfix x3, Dovecot, nsd, PostgreSQL on loopback)'
     $lab = Start-MailLab
     $labFile = Join-Path $lab.root 'lab.json'
+    $env:MAILOPS_LAB = $labFile
+    $results = @()
     try {
+        $results += Invoke-CoreTests
         $results += Invoke-PesterTests -LabFile $labFile
     }
     finally {

@@ -246,6 +246,18 @@ namespace MailOps.Core.Bounces
             return new BounceRecord(BounceKind.DiagnosticLine, recipient, null, replyCode, statusCode, text, null, null, reason, null, null, null, null, source);
         }
 
+        /// <summary>The same record at another time (log lines and exports carry their own time).</summary>
+        public static BounceRecord WithTime(BounceRecord r, DateTimeOffset time)
+        {
+            if (r == null)
+            {
+                throw new ArgumentNullException(nameof(r));
+            }
+
+            return new BounceRecord(r.Kind, r.Recipient, r.Action, r.ReplyCode, r.StatusCode, r.Diagnostic, r.RemoteHost, time, r.Reason, r.FeedbackType,
+                r.OriginalSender, r.OriginalMessageId, r.BounceMessageId, r.Source);
+        }
+
         private static List<BounceRecord> ParseDsn(string dsn, string humanText, MimeMessage message, string? originalSender, string? originalId, string? bounceId, string? source)
         {
             var result = new List<BounceRecord>();

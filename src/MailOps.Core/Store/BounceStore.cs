@@ -1,0 +1,411 @@
+using System;
+using System.Collections.Generic;
+using System.Data.Common;
+using System.Globalization;
+using System.IO;
+using System.Linq;
+using System.Security.Cryptography;
+using System.Text;
+using System.Threading;
+using System.Threading.Tasks;
+using MailOps.Core.Bounces;
+using MailOps.Core.Config;
+
+namespace MailOps.Core.Store
+{
+    /// <summary>The state of an address on the suppression list.</summary>
+    public static class SuppressionStates
+    {
+        public const string Suppressed = "suppressed";
+        public const string Reset = "reset";
+        public const string Expired = "expired";
+    }
+
+    /// <summary>One bounce event as kept in the store (every event is kept, not only the last).</summary>
+    public sealed class StoredBounce
+    {
+        internal StoredBounce(long id, string address, string domain, string reason, bool isHard, bool isInfrastructureFailure, string? statusCode,
+            int replyCode, string? diagnostic, string? remoteHost, DateTimeOffset time, DateTimeOffset importedAt, string? source, string? flow, string kind,
+            string? suppressionState)
+        {
+            Id = id;
+            Address = address;
+            Domain = domain;
+            Reason = reason;
+            IsHard = isHard;
+            IsInfrastructureFailure = isInfrastructureFailure;
+            StatusCode = statusCode;
+            ReplyCode = replyCode;
+            Diagnostic = diagnostic;
+            RemoteHost = remoteHost;
+            Time = time;
+            ImportedAt = importedAt;
+            Source = source;
+            Flow = flow;
+            Kind = kind;
+            SuppressionState = suppressionState;
+        }
+
+        public long Id { get; }
+        public string Address { get; }
+        public string Domain { get; }
+        public string Reason { get; }
+        public bool IsHard { get; }
+        public bool IsInfrastructureFailure { get; }
+        public string? StatusCode { get; }
+        public int ReplyCode { get; }
+        public string? Diagnostic { get; }
+        public string? RemoteHost { get; }
+        public DateTimeOffset Time { get; }
+        public DateTimeOffset ImportedAt { get; }
+        public string? Source { get; }
+        public string? Flow { get; }
+        public string Kind { get; }
+
+        /// <summary>The address's current state on the suppression list (null: not listed).</summary>
+        public string? SuppressionState { get; }
+    }
+
+    public sealed class BounceImportResult
+    {
+        internal BounceImportResult(int added, int duplicates, int skipped, int suppressed)
+        {
+            Added = added;
+            Duplicates = duplicates;
+            Skipped = skipped;
+            Suppressed = suppressed;
+        }
+
+        /// <summary>New events stored.</summary>
+        public int Added { get; }
+
+        /// <summary>Events already in the store (imports are idempotent).</summary>
+        public int Duplicates { get; }
+
+        /// <summary>Records that are not failures (auto-replies, delivery reports).</summary>
+        public int Skipped { get; }
+
+        /// <summary>Addresses newly put on (or back on) the suppression list.</summary>
+        public int Suppressed { get; }
+    }
+
+    /// <summary>Which bounces to return.</summary>
+    public sealed class BounceQuery
+    {
+        public DateTimeOffset? Since { get; set; }
+        public DateTimeOffset? Until { get; set; }
+        public IReadOnlyList<string> Domains { get; set; } = Array.Empty<string>();
+        public IReadOnlyList<string> Addresses { get; set; } = Array.Empty<string>();
+        public IReadOnlyList<string> Reasons { get; set; } = Array.Empty<string>();
+        public bool? Hard { get; set; }
+        public string? Source { get; set; }
+        public string? Flow { get; set; }
+    }
+
+    /// <summary>
+    /// The store: bounce events and the suppression list, in SQLite (one file, the default) or PostgreSQL (shared by
+    /// several runbook workers). One implementation over ADO.NET; the two differ only in a few words of DDL. Timestamps
+    /// are stored as ISO 8601 UTC text, which sorts and compares the same in both.
+    /// </summary>
+    public sealed class BounceStore : IDisposable
+    {
+        private const int SchemaVersion = 1;
+        private readonly DbConnection _connection;
+        private readonly bool _postgres;
+
+        private BounceStore(DbConnection connection, bool postgres, string description)
+        {
+            _connection = connection;
+            _postgres = postgres;
+            Description = description;
+        }
+
+        /// <summary>Where the store is, for messages (never with a password).</summary>
+        public string Description { get; }
+
+        /// <summary>Opens (and on first use creates) the store the configuration names.</summary>
+        public static async Task<BounceStore> OpenAsync(StoreConfig config, string? password, CancellationToken cancellationToken)
+        {
+            if (config == null)
+            {
+                throw new ArgumentNullException(nameof(config));
+            }
+
+            BounceStore store;
+            if (config.Provider == StoreProvider.PostgreSql)
+            {
+                var builder = new Npgsql.NpgsqlConnectionStringBuilder(config.ConnectionString) { Timeout = 15, CommandTimeout = 60 };
+                if (password != null)
+                {
+                    builder.Password = password;
+                }
+
+                var conn = new Npgsql.NpgsqlConnection(builder.ConnectionString);
+                await conn.OpenAsync(cancellationToken).ConfigureAwait(false);
+                store = new BounceStore(conn, true, $"PostgreSQL {builder.Host}:{builder.Port}/{builder.Database}");
+            }
+            else
+            {
+                var path = config.Path ?? Path.Combine(ConfigLocator.UserDataFolder(), "mailops.db");
+                var folder = Path.GetDirectoryName(Path.GetFullPath(path));
+                if (!string.IsNullOrEmpty(folder))
+                {
+                    Directory.CreateDirectory(folder);
+                }
+
+                SQLitePCL.Batteries_V2.Init();
+                var conn = new Microsoft.Data.Sqlite.SqliteConnection(new Microsoft.Data.Sqlite.SqliteConnectionStringBuilder { DataSource = path, Pooling = false }.ToString());
+                await conn.OpenAsync(cancellationToken).ConfigureAwait(false);
+                store = new BounceStore(conn, false, "SQLite " + path);
+                await store.ExecuteAsync("PRAGMA journal_mode=WAL; PRAGMA busy_timeout=10000;", cancellationToken).ConfigureAwait(false);
+            }
+
+            await store.EnsureSchemaAsync(cancellationToken).ConfigureAwait(false);
+            return store;
+        }
+
+        private async Task EnsureSchemaAsync(CancellationToken cancel)
+        {
+            var id = _postgres ? "BIGSERIAL PRIMARY KEY" : "INTEGER PRIMARY KEY AUTOINCREMENT";
+            await ExecuteAsync($@"
+CREATE TABLE IF NOT EXISTS mailops_schema (version INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS bounce_events (
+  id {id},
+  dedupe_key TEXT NOT NULL UNIQUE,
+  address TEXT NOT NULL,
+  domain TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  is_hard INTEGER NOT NULL,
+  is_infrastructure INTEGER NOT NULL,
+  status_code TEXT,
+  reply_code INTEGER NOT NULL,
+  diagnostic TEXT,
+  remote_host TEXT,
+  event_time TEXT NOT NULL,
+  imported_at TEXT NOT NULL,
+  source TEXT,
+  flow TEXT,
+  kind TEXT NOT NULL,
+  bounce_message_id TEXT,
+  original_message_id TEXT);
+CREATE INDEX IF NOT EXISTS ix_bounce_events_address ON bounce_events (address);
+CREATE INDEX IF NOT EXISTS ix_bounce_events_time ON bounce_events (event_time);
+CREATE INDEX IF NOT EXISTS ix_bounce_events_domain ON bounce_events (domain);
+CREATE TABLE IF NOT EXISTS suppressions (
+  address TEXT PRIMARY KEY,
+  domain TEXT NOT NULL,
+  state TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  first_seen TEXT NOT NULL,
+  last_seen TEXT NOT NULL,
+  event_count INTEGER NOT NULL,
+  flow TEXT,
+  source TEXT,
+  updated_at TEXT NOT NULL);", cancel).ConfigureAwait(false);
+            var version = await ScalarAsync("SELECT MAX(version) FROM mailops_schema", cancel).ConfigureAwait(false);
+            if (version == null || version is DBNull)
+            {
+                await ExecuteAsync($"INSERT INTO mailops_schema (version) VALUES ({SchemaVersion})", cancel).ConfigureAwait(false);
+            }
+            else if (Convert.ToInt32(version, CultureInfo.InvariantCulture) > SchemaVersion)
+            {
+                throw new InvalidOperationException($"The store {Description} was written by a newer MailOps (schema {version}); this one knows schema {SchemaVersion}.");
+            }
+        }
+
+        /// <summary>
+        /// Stores bounce events, once each (a second import of the same bounce changes nothing), and keeps the
+        /// suppression list: a hard bounce or a complaint suppresses the address. The whole batch is one transaction:
+        /// a crash leaves the store as before the batch.
+        /// </summary>
+        public async Task<BounceImportResult> ImportAsync(IEnumerable<BounceRecord> records, string? flow, CancellationToken cancellationToken)
+        {
+            var added = 0;
+            var duplicates = 0;
+            var skipped = 0;
+            var suppressed = 0;
+            var now = Iso(DateTimeOffset.UtcNow);
+            using (var tx = _connection.BeginTransaction())
+            {
+                foreach (var r in records)
+                {
+                    cancellationToken.ThrowIfCancellationRequested();
+                    if (!r.IsFailure && r.Reason != BounceReasons.Feedback)
+                    {
+                        skipped++;
+                        continue;
+                    }
+
+                    var time = Iso(r.Time ?? DateTimeOffset.UtcNow);
+                    var key = DedupeKey(r);
+                    var inserted = await ExecuteAsync(
+                        "INSERT INTO bounce_events (dedupe_key, address, domain, reason, is_hard, is_infrastructure, status_code, reply_code, diagnostic, remote_host, event_time, imported_at, source, flow, kind, bounce_message_id, original_message_id) " +
+                        "VALUES (@k, @a, @d, @r, @h, @i, @s, @c, @t, @m, @e, @n, @src, @f, @kind, @bid, @oid) ON CONFLICT (dedupe_key) DO NOTHING",
+                        cancellationToken, tx,
+                        ("@k", key), ("@a", r.Recipient.ToLowerInvariant()), ("@d", r.Domain), ("@r", r.Reason), ("@h", r.IsHard ? 1 : 0), ("@i", r.IsInfrastructureFailure ? 1 : 0),
+                        ("@s", r.StatusCode), ("@c", r.ReplyCode), ("@t", r.Diagnostic), ("@m", r.RemoteHost), ("@e", time), ("@n", now), ("@src", r.Source), ("@f", flow),
+                        ("@kind", r.Kind.ToString()), ("@bid", r.BounceMessageId), ("@oid", r.OriginalMessageId)).ConfigureAwait(false);
+                    if (inserted == 0)
+                    {
+                        duplicates++;
+                        continue;
+                    }
+
+                    added++;
+                    if (r.IsHard || r.Reason == BounceReasons.Feedback)
+                    {
+                        // (re)suppress: a new hard bounce after a reset puts the address back on the list
+                        var before = await ScalarAsync("SELECT state FROM suppressions WHERE address = @a", cancellationToken, tx, ("@a", r.Recipient.ToLowerInvariant())).ConfigureAwait(false) as string;
+                        await ExecuteAsync(
+                            "INSERT INTO suppressions (address, domain, state, reason, first_seen, last_seen, event_count, flow, source, updated_at) " +
+                            "VALUES (@a, @d, 'suppressed', @r, @e, @e, 1, @f, @src, @n) " +
+                            "ON CONFLICT (address) DO UPDATE SET state = 'suppressed', reason = excluded.reason, " +
+                            "last_seen = CASE WHEN excluded.last_seen > suppressions.last_seen THEN excluded.last_seen ELSE suppressions.last_seen END, " +
+                            "first_seen = CASE WHEN excluded.first_seen < suppressions.first_seen THEN excluded.first_seen ELSE suppressions.first_seen END, " +
+                            "event_count = suppressions.event_count + 1, updated_at = excluded.updated_at",
+                            cancellationToken, tx, ("@a", r.Recipient.ToLowerInvariant()), ("@d", r.Domain), ("@r", r.Reason), ("@e", time), ("@f", flow), ("@src", r.Source), ("@n", now)).ConfigureAwait(false);
+                        suppressed += before != SuppressionStates.Suppressed ? 1 : 0;
+                    }
+                }
+
+                tx.Commit();
+            }
+
+            return new BounceImportResult(added, duplicates, skipped, suppressed);
+        }
+
+        public async Task<IReadOnlyList<StoredBounce>> QueryAsync(BounceQuery query, CancellationToken cancellationToken)
+        {
+            if (query == null)
+            {
+                throw new ArgumentNullException(nameof(query));
+            }
+
+            var where = new List<string>();
+            var args = new List<(string, object?)>();
+            if (query.Since.HasValue)
+            {
+                where.Add("e.event_time >= @since");
+                args.Add(("@since", Iso(query.Since.Value)));
+            }
+
+            if (query.Until.HasValue)
+            {
+                where.Add("e.event_time < @until");
+                args.Add(("@until", Iso(query.Until.Value)));
+            }
+
+            AddIn(where, args, "e.domain", "dom", query.Domains.Select(d => d.ToLowerInvariant()));
+            AddIn(where, args, "e.address", "adr", query.Addresses.Select(a => a.ToLowerInvariant()));
+            AddIn(where, args, "e.reason", "rsn", query.Reasons.Select(r => r.ToLowerInvariant()));
+            if (query.Hard.HasValue)
+            {
+                where.Add("e.is_hard = @hard");
+                args.Add(("@hard", query.Hard.Value ? 1 : 0));
+            }
+
+            if (query.Source != null)
+            {
+                where.Add("e.source LIKE @src");
+                args.Add(("@src", query.Source.Replace('*', '%')));
+            }
+
+            if (query.Flow != null)
+            {
+                where.Add("e.flow = @flow");
+                args.Add(("@flow", query.Flow));
+            }
+
+            var sql = "SELECT e.id, e.address, e.domain, e.reason, e.is_hard, e.is_infrastructure, e.status_code, e.reply_code, e.diagnostic, e.remote_host, e.event_time, e.imported_at, e.source, e.flow, e.kind, s.state " +
+                "FROM bounce_events e LEFT JOIN suppressions s ON s.address = e.address" +
+                (where.Count > 0 ? " WHERE " + string.Join(" AND ", where) : "") + " ORDER BY e.event_time, e.id";
+            var result = new List<StoredBounce>();
+            using (var cmd = Command(sql, null, args.ToArray()))
+            using (var reader = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+            {
+                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    result.Add(new StoredBounce(reader.GetInt64(0), reader.GetString(1), reader.GetString(2), reader.GetString(3), Convert.ToInt32(reader.GetValue(4), CultureInfo.InvariantCulture) != 0,
+                        Convert.ToInt32(reader.GetValue(5), CultureInfo.InvariantCulture) != 0, reader.IsDBNull(6) ? null : reader.GetString(6), Convert.ToInt32(reader.GetValue(7), CultureInfo.InvariantCulture),
+                        reader.IsDBNull(8) ? null : reader.GetString(8), reader.IsDBNull(9) ? null : reader.GetString(9), ParseIso(reader.GetString(10)), ParseIso(reader.GetString(11)),
+                        reader.IsDBNull(12) ? null : reader.GetString(12), reader.IsDBNull(13) ? null : reader.GetString(13), reader.GetString(14), reader.IsDBNull(15) ? null : reader.GetString(15)));
+                }
+            }
+
+            return result;
+        }
+
+        /// <summary>The suppression state of an address (null: not listed).</summary>
+        public async Task<string?> GetSuppressionStateAsync(string address, CancellationToken cancellationToken)
+        {
+            var v = await ScalarAsync("SELECT state FROM suppressions WHERE address = @a", cancellationToken, null, ("@a", address.ToLowerInvariant())).ConfigureAwait(false);
+            return v as string;
+        }
+
+        private static void AddIn(List<string> where, List<(string, object?)> args, string column, string prefix, IEnumerable<string> values)
+        {
+            var list = values.ToList();
+            if (list.Count == 0)
+            {
+                return;
+            }
+
+            var names = list.Select((v, i) => $"@{prefix}{i}").ToList();
+            where.Add($"{column} IN ({string.Join(", ", names)})");
+            args.AddRange(names.Zip(list, (n, v) => (n, (object?)v)));
+        }
+
+        internal static string DedupeKey(BounceRecord r)
+        {
+            var text = string.Join("\u001f", r.Recipient.ToLowerInvariant(), r.Time.HasValue ? Iso(r.Time.Value).Substring(0, 19) : "", r.StatusCode ?? "", r.ReplyCode.ToString(CultureInfo.InvariantCulture),
+                BounceClassifier.Normalize(r.Diagnostic), r.BounceMessageId ?? "", r.Kind.ToString());
+            using (var sha = SHA256.Create())
+            {
+                return BitConverter.ToString(sha.ComputeHash(Encoding.UTF8.GetBytes(text))).Replace("-", "").ToLowerInvariant();
+            }
+        }
+
+        internal static string Iso(DateTimeOffset t) => t.ToUniversalTime().ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture);
+
+        private static DateTimeOffset ParseIso(string s) => DateTimeOffset.Parse(s, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal);
+
+        private DbCommand Command(string sql, DbTransaction? tx, params (string Name, object? Value)[] args)
+        {
+            var cmd = _connection.CreateCommand();
+            cmd.CommandText = sql;
+            cmd.Transaction = tx;
+            foreach (var (name, value) in args)
+            {
+                var p = cmd.CreateParameter();
+                p.ParameterName = name;
+                p.Value = value ?? DBNull.Value;
+                if (value == null)
+                {
+                    p.DbType = System.Data.DbType.String;
+                }
+
+                cmd.Parameters.Add(p);
+            }
+
+            return cmd;
+        }
+
+        private async Task<int> ExecuteAsync(string sql, CancellationToken cancel, DbTransaction? tx = null, params (string, object?)[] args)
+        {
+            using (var cmd = Command(sql, tx, args))
+            {
+                return await cmd.ExecuteNonQueryAsync(cancel).ConfigureAwait(false);
+            }
+        }
+
+        private async Task<object?> ScalarAsync(string sql, CancellationToken cancel, DbTransaction? tx = null, params (string, object?)[] args)
+        {
+            using (var cmd = Command(sql, tx, args))
+            {
+                return await cmd.ExecuteScalarAsync(cancel).ConfigureAwait(false);
+            }
+        }
+
+        public void Dispose() => _connection.Dispose();
+    }
+}
