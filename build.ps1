@@ -81,6 +81,29 @@ function Get-NuGetPackagesFolder {
     throw "Could not find the NuGet packages folder ('dotnet nuget locals global-packages --list' said: $line)."
 }
 
+function Copy-NativeSqlite {
+    # A netstandard2.0 publish leaves out native libraries; SQLite's come from the package the restore chose
+    # (read from the assets file, so the version is never written twice). MailOps' load context probes
+    # lib/runtimes/<rid>/native.
+    param([string]$Destination)
+    $assets = Get-Content -Raw (Join-Path $Root 'src/MailOps.Core/obj/project.assets.json') | ConvertFrom-Json -AsHashtable
+    $key = @($assets.libraries.Keys | Where-Object { $_ -like 'SQLitePCLRaw.lib.e_sqlite3/*' })[0]
+    if (-not $key) { throw 'SQLitePCLRaw.lib.e_sqlite3 is not in the restore of MailOps.Core.' }
+    $package = $null
+    foreach ($folder in $assets.packageFolders.Keys) {
+        $candidate = Join-Path $folder $assets.libraries[$key].path
+        if (Test-Path $candidate) { $package = $candidate; break }
+    }
+    if (-not $package) { throw "The package $key is not in the NuGet folders." }
+    foreach ($rid in 'linux-x64', 'linux-arm64', 'linux-musl-x64', 'linux-musl-arm64', 'osx-x64', 'osx-arm64', 'win-x64', 'win-x86', 'win-arm64') {
+        $src = Join-Path $package "runtimes/$rid/native"
+        if (Test-Path $src) {
+            New-Item -ItemType Directory -Path "$Destination/$rid/native" -Force | Out-Null
+            Copy-Item "$src/*" "$Destination/$rid/native"
+        }
+    }
+}
+
 function Invoke-Build {
     if ($script:Done['Build']) { return }
     $version = Get-Version
@@ -96,6 +119,7 @@ function Invoke-Build {
     # lib: the cmdlets, Core and every dependency (loaded in the private context on PowerShell 7)
     Get-ChildItem "$obj/lib" -File | Where-Object { $_.Extension -in '.dll', '.pdb' } | Copy-Item -Destination "$ModuleOut/lib"
     if (Test-Path "$obj/lib/runtimes") { Copy-Item -Recurse "$obj/lib/runtimes" "$ModuleOut/lib/runtimes" }
+    Copy-NativeSqlite -Destination "$ModuleOut/lib/runtimes"
     Copy-Item "$obj/bin/MailOps.LoadContext.dll" "$ModuleOut/bin"
     Copy-Item (Join-Path $Root 'Module/MailOps.psm1'), (Join-Path $Root 'Module/MailOps.Format.ps1xml') $ModuleOut
     Copy-Item (Join-Path $Root 'Module/en-US/*') "$ModuleOut/en-US"
