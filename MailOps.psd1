@@ -21,6 +21,9 @@
         'Test-MailRelay'
         'Test-SpfRecord'
         'ConvertFrom-BounceMessage'
+        'Import-Bounce'
+        'Get-Bounce'
+        'Export-Bounce'
     )
     VariablesToExport    = @()
     AliasesToExport      = @()

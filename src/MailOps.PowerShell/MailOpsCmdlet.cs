@@ -130,6 +130,37 @@ namespace MailOps.PowerShell
             }
         }
 
+        /// <summary>Opens the store the configuration names (SQLite per user by default); a failure is terminating (StoreUnavailable).</summary>
+        protected MailOps.Core.Store.BounceStore OpenStore(MailOpsConfig? config, PSCredential? storeCredential)
+        {
+            var store = config?.Store ?? StoreConfig.Default;
+            var password = storeCredential?.GetNetworkCredential().Password;
+            if (store.Provider == StoreProvider.PostgreSql && password == null && store.Credential != null)
+            {
+                var credential = CredentialResolver.Resolve(this, store.Credential, config?.SecretVault, out var error);
+                if (credential == null)
+                {
+                    ThrowTerminatingError(error!);
+                }
+
+                password = credential!.GetNetworkCredential().Password;
+            }
+
+            try
+            {
+                return RunPumped(_ => MailOps.Core.Store.BounceStore.OpenAsync(store, password, CancellationToken));
+            }
+            catch (Exception e) when (e is System.Data.Common.DbException || e is System.IO.IOException || e is UnauthorizedAccessException || e is InvalidOperationException || e is TimeoutException || e is System.Net.Sockets.SocketException)
+            {
+                var where = store.Provider == StoreProvider.PostgreSql ? "the PostgreSQL store" : "the SQLite store " + (store.Path ?? "(per-user default)");
+                ThrowTerminatingError(new ErrorRecord(e, "StoreUnavailable", ErrorCategory.ResourceUnavailable, where)
+                {
+                    ErrorDetails = new ErrorDetails($"Could not open {where}: {e.Message}"),
+                });
+                throw;
+            }
+        }
+
         internal static string DescribeSource(ConfigPathSource source) => source switch
         {
             ConfigPathSource.Parameter => "the -Path parameter",

@@ -214,7 +214,8 @@ namespace MailOps.Core.Config
         /// <summary>PostgreSQL: the name of the credential that holds the password.</summary>
         public string? Credential { get; }
 
-        internal static StoreConfig Default { get; } = new StoreConfig(StoreProvider.Sqlite, null, null, null);
+        /// <summary>SQLite in the per-user data folder.</summary>
+        public static StoreConfig Default { get; } = new StoreConfig(StoreProvider.Sqlite, null, null, null);
     }
 
     /// <summary>One email flow the organisation runs (declared).</summary>

@@ -1,0 +1,248 @@
+using System;
+using System.Collections;
+using System.Collections.Generic;
+using System.Linq;
+using System.Management.Automation;
+using System.Security.Cryptography.X509Certificates;
+using MailOps.Core.Bounces;
+using MailOps.Core.Config;
+using MailOps.Core.Store;
+
+namespace MailOps.PowerShell.Commands
+{
+    [Cmdlet(VerbsData.Import, "Bounce", SupportsShouldProcess = true, DefaultParameterSetName = PathSet)]
+    [OutputType(typeof(BounceImportSummary), typeof(BounceRecord))]
+    public sealed class ImportBounceCommand : MailOpsCmdlet
+    {
+        private const string PathSet = "Path";
+        private const string LogSet = "Log";
+        private const string CsvSet = "Csv";
+        private const string ImapSet = "Imap";
+        private readonly List<string> _paths = new List<string>();
+
+        [Parameter(Mandatory = true, Position = 0, ParameterSetName = PathSet, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+        [Alias("FullName", "PSPath")]
+        [ValidateNotNullOrEmpty]
+        public string[] Path { get; set; } = Array.Empty<string>();
+
+        [Parameter(Mandatory = true, ParameterSetName = LogSet, ValueFromPipelineByPropertyName = true)]
+        [ValidateNotNullOrEmpty]
+        public string[] LogPath { get; set; } = Array.Empty<string>();
+
+        [Parameter(ParameterSetName = LogSet)]
+        public SwitchParameter IncludeDeferred { get; set; }
+
+        [Parameter(ParameterSetName = LogSet)]
+        public SwitchParameter IncludeRejects { get; set; }
+
+        [Parameter(Mandatory = true, ParameterSetName = CsvSet, ValueFromPipelineByPropertyName = true)]
+        [ValidateNotNullOrEmpty]
+        public string[] CsvPath { get; set; } = Array.Empty<string>();
+
+        [Parameter(ParameterSetName = CsvSet)]
+        public EspFormat Format { get; set; } = EspFormat.Generic;
+
+        [Parameter(ParameterSetName = CsvSet)]
+        public Hashtable? ColumnMap { get; set; }
+
+        [Parameter(Mandatory = true, ParameterSetName = ImapSet)]
+        [ValidateNotNullOrEmpty]
+        public string? ImapServer { get; set; }
+
+        [Parameter(ParameterSetName = ImapSet)]
+        [ValidateRange(1, 65535)]
+        public int ImapPort { get; set; } = 993;
+
+        [Parameter(ParameterSetName = ImapSet)]
+        public SmtpSecurity ImapSecurity { get; set; } = SmtpSecurity.Auto;
+
+        [Parameter(ParameterSetName = ImapSet)]
+        [Credential]
+        public PSCredential? ImapCredential { get; set; }
+
+        [Parameter(ParameterSetName = ImapSet)]
+        [ValidateNotNullOrEmpty]
+        public string ImapFolder { get; set; } = "INBOX";
+
+        [Parameter(ParameterSetName = ImapSet)]
+        [ValidateNotNullOrEmpty]
+        public string? MoveProcessedTo { get; set; }
+
+        [Parameter(ParameterSetName = ImapSet)]
+        public SwitchParameter SkipCertificateCheck { get; set; }
+
+        [Parameter(ParameterSetName = ImapSet)]
+        [ValidateNotNullOrEmpty]
+        public string? TrustedCaFile { get; set; }
+
+        [Parameter(ParameterSetName = ImapSet)]
+        public SwitchParameter AllowAuthWithoutTls { get; set; }
+
+        [Parameter]
+        [ArgumentCompleter(typeof(FlowNameCompleter))]
+        [ValidateNotNullOrEmpty]
+        public string? Flow { get; set; }
+
+        [Parameter]
+        [ValidateNotNullOrEmpty]
+        public string? ConfigPath { get; set; }
+
+        [Parameter]
+        [Credential]
+        public PSCredential? StoreCredential { get; set; }
+
+        [Parameter]
+        public SwitchParameter PassThru { get; set; }
+
+        protected override void ProcessRecord()
+        {
+            var given = ParameterSetName == LogSet ? LogPath : ParameterSetName == CsvSet ? CsvPath : ParameterSetName == PathSet ? Path : Array.Empty<string>();
+            foreach (var p in given)
+            {
+                try
+                {
+                    var resolved = WildcardPattern.ContainsWildcardCharacters(p) ? GetResolvedProviderPathFromPSPath(p, out _) : new System.Collections.ObjectModel.Collection<string> { ToFileSystemPath(p) };
+                    _paths.AddRange(resolved);
+                }
+                catch (ItemNotFoundException e)
+                {
+                    WriteError(new ErrorRecord(e, "FileNotFound", ErrorCategory.ObjectNotFound, p));
+                }
+            }
+        }
+
+        protected override void EndProcessing()
+        {
+            var config = LoadOptionalConfig(ConfigPath);
+            if (Flow != null && config != null && config.FindFlow(Flow) == null)
+            {
+                WriteWarning($"The flow '{Flow}' is not in the configuration; its bounces are stored with that name anyway.");
+            }
+
+            var errors = new List<SourceError>();
+            var notBounces = new List<string>();
+            IReadOnlyList<BounceRecord> records;
+            string source;
+            switch (ParameterSetName)
+            {
+                case ImapSet:
+                    source = $"imap://{ImapServer}:{ImapPort}/{ImapFolder}";
+                    var imap = new ImapSourceOptions
+                    {
+                        Host = ImapServer!,
+                        Port = ImapPort,
+                        Security = ImapSecurity,
+                        Credential = ImapCredential?.GetNetworkCredential(),
+                        Folder = ImapFolder,
+                        MoveProcessedTo = ShouldProcess(source, "Move processed bounce messages to '" + MoveProcessedTo + "'") ? MoveProcessedTo : null,
+                        SkipCertificateCheck = SkipCertificateCheck,
+                        AllowAuthWithoutTls = AllowAuthWithoutTls,
+                        TrustedCaCertificates = TrustedCaFile == null ? Array.Empty<X509Certificate2>() : LoadCa(TrustedCaFile),
+                    };
+                    if (MoveProcessedTo == null)
+                    {
+                        imap.MoveProcessedTo = null;
+                    }
+
+                    try
+                    {
+                        records = RunPumped(sink => ImapBounceSource.ReadAsync(imap, errors.Add, (i, n) => sink.Post(() =>
+                            WriteProgress(new ProgressRecord(1, "Import-Bounce", $"{source}: message {i + 1} of {n}") { PercentComplete = n == 0 ? 0 : 100 * i / n })), CancellationToken));
+                    }
+                    catch (Exception e) when (e is MailKit.ServiceNotConnectedException || e is MailKit.Security.AuthenticationException || e is MailKit.FolderNotFoundException
+                        || e is System.IO.IOException || e is System.Net.Sockets.SocketException || e is MailKit.Net.Imap.ImapCommandException || e is MailKit.Net.Imap.ImapProtocolException || e is System.Security.Authentication.AuthenticationException)
+                    {
+                        ThrowTerminatingError(new ErrorRecord(e, "ImapSourceFailed", ErrorCategory.ConnectionError, source) { ErrorDetails = new ErrorDetails($"Reading {source} failed: {e.Message}") });
+                        return;
+                    }
+
+                    break;
+                case LogSet:
+                    source = string.Join(", ", _paths);
+                    records = _paths.SelectMany(p => BounceSources.FromLog(p, IncludeDeferred, IncludeRejects, errors.Add)).ToList();
+                    break;
+                case CsvSet:
+                    source = string.Join(", ", _paths);
+                    var map = ColumnMap?.Cast<DictionaryEntry>().ToDictionary(e => e.Key.ToString()!, e => e.Value?.ToString() ?? "", StringComparer.OrdinalIgnoreCase);
+                    records = _paths.SelectMany(p => BounceSources.FromCsv(p, Format, map, errors.Add)).ToList();
+                    break;
+                default:
+                    source = string.Join(", ", _paths);
+                    records = BounceSources.FromFiles(_paths, errors.Add, notBounces.Add).ToList();
+                    break;
+            }
+
+            foreach (var e in errors)
+            {
+                WriteError(new ErrorRecord(new System.IO.InvalidDataException($"{e.Source}: {e.Message}"), "BounceSourceItemUnreadable", ErrorCategory.InvalidData, e.Source));
+            }
+
+            foreach (var n in notBounces)
+            {
+                WriteVerbose($"{n}: not a bounce, skipped.");
+            }
+
+            if (PassThru)
+            {
+                foreach (var r in records)
+                {
+                    WriteObject(r);
+                }
+            }
+
+            var failures = records.Count(r => r.IsFailure || r.Reason == BounceReasons.Feedback);
+            using (var store = OpenStore(config, StoreCredential))
+            {
+                if (!ShouldProcess(store.Description, $"Import {failures} bounce event(s) from {source}"))
+                {
+                    return;
+                }
+
+                var result = RunPumped(_ => store.ImportAsync(records, Flow, CancellationToken));
+                WriteObject(new BounceImportSummary(source, store.Description, records.Count, result.Added, result.Duplicates, result.Skipped + notBounces.Count, errors.Count, result.Suppressed));
+            }
+        }
+
+        private List<X509Certificate2> LoadCa(string path)
+        {
+            var collection = new X509Certificate2Collection();
+            collection.Import(ToFileSystemPath(path));
+            return collection.Cast<X509Certificate2>().ToList();
+        }
+    }
+
+    /// <summary>What one Import-Bounce did.</summary>
+    public sealed class BounceImportSummary
+    {
+        internal BounceImportSummary(string source, string store, int read, int added, int duplicates, int skipped, int errors, int suppressed)
+        {
+            Source = source;
+            Store = store;
+            Read = read;
+            Added = added;
+            Duplicates = duplicates;
+            Skipped = skipped;
+            Errors = errors;
+            Suppressed = suppressed;
+        }
+
+        public string Source { get; }
+        public string Store { get; }
+
+        /// <summary>Recipients read from the source.</summary>
+        public int Read { get; }
+        public int Added { get; }
+
+        /// <summary>Already in the store: imports are idempotent.</summary>
+        public int Duplicates { get; }
+
+        /// <summary>Auto-replies, delivery reports and mails that are not bounces.</summary>
+        public int Skipped { get; }
+
+        /// <summary>Items that could not be read (each one was written as an error).</summary>
+        public int Errors { get; }
+
+        /// <summary>Addresses newly put on the suppression list.</summary>
+        public int Suppressed { get; }
+    }
+}
