@@ -80,6 +80,9 @@ namespace MailOps.Core.Bounces
         // regular expressions of typical server wording; they are not taken from any one corpus.
         private static readonly (string Reason, Regex Pattern)[] TextRules = new[]
         {
+            R(BounceReasons.NetworkError, @"name service error.*try again|host not found, try again|temporary failure in name resolution|lost connection with"),
+            R(BounceReasons.Blocked, @"refused to talk to me|not accepting connections"),
+            R(BounceReasons.SystemError, @"unable to contact ldap|currently unavailable|service not available"),
             R(BounceReasons.NoRelaying, @"relay(ing)? (access )?(is )?(denied|not (permitted|allowed))|not permitted to relay|unable to relay|relay not permitted|we do not relay|relaying (mail )?(to|from) .* (is )?(not allowed|denied|prohibited)|no relaying"),
             R(BounceReasons.VirusDetected, @"\bvirus\b|malware|infected|\btrojan\b|phishing attachment"),
             R(BounceReasons.AuthFailure, @"\bspf\b|sender policy framework|\bdkim\b|\bdmarc\b|domainkeys|authentication checks? fail|not (authorized|allowed) to send (mail )?(from|on behalf)|failed (spf|dkim|dmarc)|unauthenticated (email|mail)"),
@@ -91,10 +94,10 @@ namespace MailOps.Core.Bounces
             R(BounceReasons.SystemFull, @"insufficient system (storage|resources)|(mail )?system (is )?full|disk (is )?full|out of disk|no space left"),
             R(BounceReasons.MesgTooBig, @"message (size )?(is )?too (big|large)|message (size )?exceeds|size (limit|exceeds)|too large|exceeds (the )?(maximum|max) (message )?size|message length exceeds|mail size"),
             R(BounceReasons.HasMoved, @"has moved|moved to|address (has )?changed|no longer (at|with) (this|our)|forwarding address"),
-            R(BounceReasons.Suspend, @"suspend|disabled|deactivated|inactive|(account|mailbox) (has been |is )?(locked|closed|frozen|expired|blocked by the administrator)|no longer (active|in use|valid)|account (is )?unavailable|mailbox (is )?unavailable: account"),
-            R(BounceReasons.UserUnknown, @"user ?(name )?(unknown|not found|doesn.?t exist|does not exist|not exist|invalid|not local)|unknown (user|recipient|local|address|mailbox|alias)|no such (user|recipient|mailbox|person|address|local user|account)|(mailbox|recipient|address|account|addressee) (not found|unknown|does not exist|doesn.?t exist|unavailable|invalid|not valid)|(invalid|bad|unknown) (recipient|mailbox|destination mailbox|address|user)|does not exist|not a valid (recipient|mailbox|user|address)|unrouteable address|undeliverable address|mailbox not available|no mailbox|is not a known user|(user|recipient) is not (found|known)|couldn.?t find (the|any) (user|recipient|mailbox)|the email account that you tried to reach does not exist|no longer exists|not our customer|user not listed|account (not found|does not exist)|recipient not (found|recognized)|not listed in"),
-            R(BounceReasons.HostUnknown, @"host or domain name not found|(host|domain) (name )?(not found|unknown|does not exist|doesn.?t exist)|unknown (host|domain)|no such (host|domain)|name service error|unrouteable (mail )?domain|nxdomain|domain (is )?(invalid|not valid)|unresolvable|no mx|recipient domain .* not (found|exist)|dns (lookup )?(error|failure) for|cannot (find|resolve) (the )?domain|mail domain .* not"),
-            R(BounceReasons.NotAccept, @"does not accept (e-?)?mail|not accepting (e-?)?mail|null ?mx|accepts no mail|no mail (is )?accepted"),
+            R(BounceReasons.Suspend, @"(account|mailbox|user|address|recipient) (has been |is |was )?(temporarily )?(suspended|disabled|deactivated|inactive|frozen)|suspended (account|mailbox|user)|(?<!temporarily )suspended by|disabled (account|mailbox|user)|deactivated|inactive (account|mailbox|user)|(account|mailbox) (has been |is )?(locked|closed|frozen|expired|blocked by the administrator)|no longer (active|in use|valid)|account (is )?unavailable|mailbox (is )?unavailable: account"),
+            R(BounceReasons.HostUnknown, @"host or domain name not found|(host|domain) (name )?(not found|unknown|does not exist|doesn.?t exist)|unknown (host|domain)|no such (host|domain)|name service error|unrouteable (mail )?domain|nxdomain|domain (is )?(invalid|not valid)|unresolvable|domain is not reachable|recipient domain .* not (found|exist)|dns (lookup )?(error|failure) for|cannot (find|resolve) (the )?domain|mail domain .* not"),
+            R(BounceReasons.UserUnknown, @"user ?(name )?(unknown|not found|doesn.?t exist|does not exist|not exist|invalid|not local)|unknown (user|recipient|local|address|mailbox|alias)|no such (user|recipient|mailbox|person|address|local user|account)|(mailbox|recipient|address|account|addressee) (not found|unknown|does not exist|doesn.?t exist|unavailable|invalid|not valid)|(invalid|bad|unknown) (recipient|mailbox|destination mailbox|address|user)|does not exist|not a valid (recipient|mailbox|user|address)|(?<!sender )address rejected\.?\s*$|(address|recipient) (couldn.?t|could not|cannot|can.?t) be found|no valid recipients?|invalid (final )?(delivery )?(userid|user id)|doesn.?t have an? .{0,40}account|unrouteable address|undeliverable address|mailbox not available|no mailbox|is not a known user|(user|recipient) is not (found|known)|couldn.?t find (the|any) (user|recipient|mailbox)|the email account that you tried to reach does not exist|no longer exists|not our customer|user not listed|account (not found|does not exist)|recipient not (found|recognized)|not listed in"),
+            R(BounceReasons.NotAccept, @"no mx (record|found)|no mail exchanger|couldn.?t find a mail exchanger|does not accept (e-?)?mail|not accepting (e-?)?mail|null ?mx|accepts no mail|no mail (is )?accepted"),
             R(BounceReasons.FailedStartTls, @"starttls|tls (is )?required|must (issue|use) (a )?starttls|encryption required|requires? (a )?secure connection"),
             R(BounceReasons.SecurityError, @"authentication (is )?required|must authenticate|authentication failed|not authenticated|auth(entication)? (credentials )?invalid|security (policy|violation)|submission requires"),
             R(BounceReasons.SpamDetected, @"spam|junk|\buce\b|unsolicited|bulk (mail|email)|content (filter|was rejected)|message content rejected|looks like (spam|junk)|scored too high|gtube|classified as|suspicious (content|message)"),
@@ -115,9 +118,17 @@ namespace MailOps.Core.Bounces
             (reason, new Regex(pattern, RegexOptions.IgnoreCase | RegexOptions.CultureInvariant | RegexOptions.Compiled));
 
         /// <summary>The reason, from whatever is known of the failure (any argument may be missing).</summary>
-        public static string Classify(string? diagnostic, string? statusCode, int replyCode)
+        public static string Classify(string? diagnostic, string? statusCode, int replyCode) => Classify(diagnostic, statusCode, replyCode, null);
+
+        /// <summary>
+        /// As <see cref="Classify(string, string, int)"/>, with the text around the recipient in the bounce
+        /// (<paramref name="context"/>), which tells the SMTP stage when the diagnostic alone does not ("in reply to end
+        /// of DATA command").
+        /// </summary>
+        public static string Classify(string? diagnostic, string? statusCode, int replyCode, string? context)
         {
             var text = Normalize(diagnostic);
+            var stageText = context == null ? text : text + " " + Normalize(context);
             if (statusCode == null && text.Length > 0)
             {
                 var m = Enhanced.Match(text);
@@ -145,7 +156,7 @@ namespace MailOps.Core.Bounces
                 {
                     if (pattern.IsMatch(text))
                     {
-                        return AdjustForStage(reason, text);
+                        return AdjustForStage(reason, stageText);
                     }
                 }
             }
@@ -192,6 +203,7 @@ namespace MailOps.Core.Bounces
         }
 
         /// <summary>RFC 3463's meaning of an enhanced status code, as a reason (null when it says nothing specific).</summary>
+        /// <remarks>The stage also refines a reason found from codes alone: see <see cref="AdjustForStage"/>.</remarks>
         public static string? FromStatusCode(string? status)
         {
             if (status == null)

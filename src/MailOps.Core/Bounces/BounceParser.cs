@@ -308,14 +308,15 @@ namespace MailOps.Core.Bounces
                 }
                 else
                 {
-                    reason = BounceClassifier.Classify(text, statusText, reply);
+                    reason = BounceClassifier.Classify(text, statusText, reply, Window(humanText, address));
                     if ((reason == BounceReasons.OnHold || reason == BounceReasons.Undefined || reason == BounceReasons.NetworkError) && (action == "delayed" || Regex.IsMatch(text, @"expired|delayed", RegexOptions.IgnoreCase)))
                     {
                         reason = BounceReasons.Expired;
                     }
-                    else if (statusText != null && statusText.StartsWith("4", StringComparison.Ordinal) && action == "failed" && reason == BounceReasons.NetworkError)
+                    else if (statusText != null && statusText.StartsWith("4", StringComparison.Ordinal) && action == "failed" && reason == BounceReasons.NetworkError
+                        && Regex.IsMatch(text, @"connection refused|connect to .* failed", RegexOptions.IgnoreCase))
                     {
-                        // a temporary failure that was given up on: the retries expired (Postfix: status=expired)
+                        // nobody answered until the retries ran out (Postfix returns it as status=expired)
                         reason = BounceReasons.Expired;
                     }
                 }
