@@ -262,6 +262,7 @@ function Invoke-Bench {
     try {
         $env:MAILOPS_MODULE = $ModuleOut
         $env:MAILOPS_LAB = Join-Path $lab.root 'lab.json'
+        $env:MAILOPS_REPO = $Root
         foreach ($b in $benches) {
             Write-Step "Benchmark $($b.Name)"
             $rc = Invoke-ChildPwsh $b.FullName @()

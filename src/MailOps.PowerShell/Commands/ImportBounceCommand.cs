@@ -121,7 +121,7 @@ namespace MailOps.PowerShell.Commands
 
             var errors = new List<SourceError>();
             var notBounces = new List<string>();
-            IReadOnlyList<BounceRecord> records;
+            IEnumerable<BounceRecord> records;
             string source;
             switch (ParameterSetName)
             {
@@ -134,16 +134,11 @@ namespace MailOps.PowerShell.Commands
                         Security = ImapSecurity,
                         Credential = ImapCredential?.GetNetworkCredential(),
                         Folder = ImapFolder,
-                        MoveProcessedTo = ShouldProcess(source, "Move processed bounce messages to '" + MoveProcessedTo + "'") ? MoveProcessedTo : null,
+                        MoveProcessedTo = MoveProcessedTo != null && ShouldProcess(source, $"Move processed bounce messages to '{MoveProcessedTo}'") ? MoveProcessedTo : null,
                         SkipCertificateCheck = SkipCertificateCheck,
                         AllowAuthWithoutTls = AllowAuthWithoutTls,
                         TrustedCaCertificates = TrustedCaFile == null ? Array.Empty<X509Certificate2>() : LoadCa(TrustedCaFile),
                     };
-                    if (MoveProcessedTo == null)
-                    {
-                        imap.MoveProcessedTo = null;
-                    }
-
                     try
                     {
                         records = RunPumped(sink => ImapBounceSource.ReadAsync(imap, errors.Add, (i, n) => sink.Post(() =>
@@ -159,49 +154,87 @@ namespace MailOps.PowerShell.Commands
                     break;
                 case LogSet:
                     source = string.Join(", ", _paths);
-                    records = _paths.SelectMany(p => BounceSources.FromLog(p, IncludeDeferred, IncludeRejects, errors.Add)).ToList();
+                    records = _paths.SelectMany(p => BounceSources.FromLog(p, IncludeDeferred, IncludeRejects, errors.Add));
                     break;
                 case CsvSet:
                     source = string.Join(", ", _paths);
                     var map = ColumnMap?.Cast<DictionaryEntry>().ToDictionary(e => e.Key.ToString()!, e => e.Value?.ToString() ?? "", StringComparer.OrdinalIgnoreCase);
-                    records = _paths.SelectMany(p => BounceSources.FromCsv(p, Format, map, errors.Add)).ToList();
+                    records = _paths.SelectMany(p => BounceSources.FromCsv(p, Format, map, errors.Add));
                     break;
                 default:
                     source = string.Join(", ", _paths);
-                    records = BounceSources.FromFiles(_paths, errors.Add, notBounces.Add).ToList();
+                    records = BounceSources.FromFiles(_paths, errors.Add, notBounces.Add);
                     break;
             }
 
-            foreach (var e in errors)
-            {
-                WriteError(new ErrorRecord(new System.IO.InvalidDataException($"{e.Source}: {e.Message}"), "BounceSourceItemUnreadable", ErrorCategory.InvalidData, e.Source));
-            }
-
-            foreach (var n in notBounces)
-            {
-                WriteVerbose($"{n}: not a bounce, skipped.");
-            }
-
-            if (PassThru)
-            {
-                foreach (var r in records)
-                {
-                    WriteObject(r);
-                }
-            }
-
-            var failures = records.Count(r => r.IsFailure || r.Reason == BounceReasons.Feedback);
             using (var store = OpenStore(config, StoreCredential))
             {
-                if (!ShouldProcess(store.Description, $"Import {failures} bounce event(s) from {source}"))
+                // Streaming: records are read, written out and stored in batches, so memory stays flat on a 1 GB log
+                // or a 100 MB mbox. Each batch is one transaction.
+                var doImport = ShouldProcess(store.Description, $"Import the bounce events of {source}");
+                var read = 0;
+                var added = 0;
+                var duplicates = 0;
+                var skipped = 0;
+                var suppressed = 0;
+                var reported = 0;
+                var batch = new List<BounceRecord>(BatchSize);
+                void Flush()
                 {
-                    return;
+                    if (doImport && batch.Count > 0)
+                    {
+                        var result = RunPumped(_ => store.ImportAsync(batch, Flow, CancellationToken));
+                        added += result.Added;
+                        duplicates += result.Duplicates;
+                        skipped += result.Skipped;
+                        suppressed += result.Suppressed;
+                    }
+
+                    batch.Clear();
+                    for (; reported < errors.Count; reported++)
+                    {
+                        var e = errors[reported];
+                        WriteError(new ErrorRecord(new System.IO.InvalidDataException($"{e.Source}: {e.Message}"), "BounceSourceItemUnreadable", ErrorCategory.InvalidData, e.Source));
+                    }
+
+                    WriteProgress(new ProgressRecord(2, "Import-Bounce", $"{source}: {read} read, {added} added, {duplicates} already stored"));
                 }
 
-                var result = RunPumped(_ => store.ImportAsync(records, Flow, CancellationToken));
-                WriteObject(new BounceImportSummary(source, store.Description, records.Count, result.Added, result.Duplicates, result.Skipped + notBounces.Count, errors.Count, result.Suppressed));
+                foreach (var r in records)
+                {
+                    if (Stopping)
+                    {
+                        break;
+                    }
+
+                    read++;
+                    if (PassThru)
+                    {
+                        WriteObject(r);
+                    }
+
+                    batch.Add(r);
+                    if (batch.Count >= BatchSize)
+                    {
+                        Flush();
+                    }
+                }
+
+                Flush();
+                WriteProgress(new ProgressRecord(2, "Import-Bounce", "Done") { RecordType = ProgressRecordType.Completed });
+                foreach (var n in notBounces)
+                {
+                    WriteVerbose($"{n}: not a bounce, skipped.");
+                }
+
+                if (doImport)
+                {
+                    WriteObject(new BounceImportSummary(source, store.Description, read, added, duplicates, skipped + notBounces.Count, errors.Count, suppressed));
+                }
             }
         }
+
+        private const int BatchSize = 5000;
 
         private List<X509Certificate2> LoadCa(string path)
         {
