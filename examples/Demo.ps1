@@ -54,6 +54,21 @@ $relays | Format-Table | Out-Host
 Write-Host "Secondary relay before moving bulk mail to it: $((Test-MailRelay -Relay secondary -Credential $cred -Quiet) ? 'healthy' : 'NOT healthy')"
 Test-SpfRecord -Domain lab.test -IPAddress 127.0.0.2 | Format-Table | Out-Host
 
+Step 'Bounces: real Postfix bounces from the lab, classified and stored'
+$newDir = Join-Path $lab.imap.maildir 'new'
+$before = @(Get-ChildItem $newDir -File -ErrorAction SilentlyContinue).Name
+foreach ($c in @(@('unknown', 'nobody@remote.test'), @('full', 'full@remote.test'), @('refused', 'alice@refused.test'), @('spam', 'spam@remote.test'))) {
+    & swaks -s 127.0.0.1 -p $lab.smtp.primary.port -f "mailops+demo-$($c[0])@sink.test" -t $c[1] --h-Subject "demo $($c[0])" 2>&1 | Out-Null
+}
+$deadline = (Get-Date).AddSeconds(45)
+do { Start-Sleep -Milliseconds 500; $dsns = @(Get-ChildItem $newDir -File | Where-Object Name -notin $before | Where-Object { (Get-Content -Raw $_.FullName) -match 'mailops\+demo-' }) } until ($dsns.Count -ge 4 -or (Get-Date) -gt $deadline)
+$dsns | ConvertFrom-BounceMessage | Format-Table Recipient, Reason, IsHard, IsInfrastructureFailure, StatusCode | Out-Host
+$cred = [pscredential]::new($lab.imap.user, (ConvertTo-SecureString $lab.imap.password -AsPlainText -Force))
+Import-Bounce -ImapServer 127.0.0.1 -ImapPort $lab.imap.port -ImapSecurity None -AllowAuthWithoutTls -ImapCredential $cred -Flow newsletter | Format-Table | Out-Host
+Write-Host 'The same import again adds nothing (imports are idempotent):'
+Import-Bounce -ImapServer 127.0.0.1 -ImapPort $lab.imap.port -ImapSecurity None -AllowAuthWithoutTls -ImapCredential $cred -Flow newsletter | Format-Table | Out-Host
+Get-Bounce -Hard | Format-Table | Out-Host
+
 Step 'Incident drills'
 Write-Host 'Outage drill (false hard bounces, Reset-HardBounce): not built yet (issue 5).'
 Write-Host 'Bulk-mail drill (traffic watch and secondary relay): not built yet (issues 6 and 7).'
