@@ -100,11 +100,11 @@ namespace MailOps.Core.Bounces
     /// Reads bounce mails: RFC 3464 delivery status notifications, bounces in an MTA's own words (Postfix, Exim, Sendmail,
     /// qmail, Exchange, providers), auto-replies (RFC 3834) and abuse reports (ARF), with CRLF, LF or CR line ends.
     /// </summary>
-    public static class BounceParser
+    public static partial class BounceParser
     {
         private static readonly Regex Address = new Regex(@"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+", RegexOptions.CultureInvariant);
-        private static readonly Regex BounceSubject = new Regex(@"undeliver|delivery (status )?(notification|failure|report|problem)|returned mail|failure notice|mail delivery (failed|failure|system|subsystem)|non.?delivery|not delivered|could not be delivered|delivery has failed|rejected|bounce|mail system error|warning: could not send|delayed mail|message not delivered|returned to sender|unzustellbar|no se puede entregar|non remis|mail failure|permanent error|problem delivering", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant);
-        private static readonly Regex DaemonSender = new Regex(@"^(mailer-daemon|postmaster|mail delivery (subsystem|system)|microsoftexchange|mail ?daemon|mdaemon|double-bounce|bounce)", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant);
+        private static readonly Regex BounceSubject = new Regex(@"undeliver|delivery (status )?(notification|failure|report|problem)|returned mail|failure notice|mail delivery (failed|failure|system|subsystem)|non.?delivery|not delivered|could not be delivered|delivery has failed|rejected|bounce|mail system error|warning: could not send|delayed mail|message not delivered|returned to sender|unzustellbar|no se puede entregar|non remis|mail failure|permanent error|problem delivering|エラー|不達|配信|送信できません|returned mail", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant);
+        private static readonly Regex DaemonSender = new Regex(@"^(mailer-daemon|post_?master|mail delivery (subsystem|system)|microsoftexchange|mail ?daemon|mdaemon|double-bounce|bounce)", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant);
         private static readonly Regex AutoReplySubject = new Regex(@"out of (the )?office|auto(matic|matische)?[ -]?(reply|response|antwort)|vacation|absence|abwesen|autor[eé]ponse|r[eé]ponse automatique|away from|on leave", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant);
 
         /// <summary>Parses a bounce file (.eml); never throws for malformed content (an empty list means "not a bounce").</summary>
@@ -209,6 +209,12 @@ namespace MailOps.Core.Bounces
                 {
                     return records;
                 }
+            }
+
+            var ses = ParseSesNotification(humanText, message, source);
+            if (ses.Count > 0)
+            {
+                return ses;
             }
 
             var from = message.From.Mailboxes.FirstOrDefault();
