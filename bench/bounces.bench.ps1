@@ -25,7 +25,21 @@ try {
     }
     else { Write-Host "sisimai corpus not found at ${corpus}: skipped" }
 
-    # 2. Postfix logs of growing size: 1 line in 10 a bounce, the rest deliveries, deferrals and other programs' lines
+    # 2. a 100 MB mbox (the sisimai mbox files, repeated), imported one message at a time
+    $mboxSrc = Join-Path $env:MAILOPS_REPO '../shared/corpora/sisimai/set-of-emails/mailbox/mbox-0'
+    if (Test-Path $mboxSrc) {
+        $mbox = Join-Path $scratch 'big.mbox'
+        $copies = [math]::Ceiling(100MB / (Get-Item $mboxSrc).Length)
+        & sh -c "for i in `$(seq 1 $copies); do cat '$mboxSrc'; echo; done > '$mbox'"
+        $cfg = Join-Path $scratch 'store-mbox.yaml'
+        "version: 1`nstore:`n  provider: sqlite`n  path: '$scratch/store-mbox.db'`n" | Set-Content $cfg
+        $out = & $exe @prefix -NoProfile -NonInteractive -Command "Import-Module '$module'; `$sw = [Diagnostics.Stopwatch]::StartNew(); `$r = Import-Bounce -Path '$mbox' -ConfigPath '$cfg' -ErrorAction SilentlyContinue; `$s = `$sw.Elapsed.TotalSeconds; '{0} {1} {2:0.00} {3}' -f `$r.Read, `$r.Added, `$s, [Diagnostics.Process]::GetCurrentProcess().PeakWorkingSet64"
+        $p = ($out | Select-Object -Last 1) -split ' '
+        Write-Host ('mbox {0:0} MB: {1} recipients read, {2} new, in {3} s = {4:0.0} MB/s; peak memory {5:0} MB' -f ((Get-Item $mbox).Length / 1MB), $p[0], $p[1], $p[2], ((Get-Item $mbox).Length / 1MB / [double]$p[2]), ([double]$p[3] / 1MB))
+        Remove-Item $mbox
+    }
+
+    # 3. Postfix logs of growing size: 1 line in 10 a bounce, the rest deliveries, deferrals and other programs' lines
     $chunk = Join-Path $scratch 'chunk.log'
     $lines = [System.Collections.Generic.List[string]]::new()
     for ($i = 0; $i -lt 20000; $i++) {
