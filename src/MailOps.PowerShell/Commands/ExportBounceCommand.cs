@@ -11,7 +11,7 @@ namespace MailOps.PowerShell.Commands
     /// <summary>Writes bounced addresses as CSV in an ESP's suppression import format.</summary>
     [Cmdlet(VerbsData.Export, "Bounce", SupportsShouldProcess = true)]
     [OutputType(typeof(FileInfo))]
-    public sealed class ExportBounceCommand : MailOpsCmdlet
+    public sealed class ExportBounceCommand : StoreCmdlet
     {
         private readonly List<StoredBounce> _piped = new List<StoredBounce>();
 
@@ -39,19 +39,6 @@ namespace MailOps.PowerShell.Commands
         public SwitchParameter Hard { get; set; }
 
         [Parameter]
-        [ArgumentCompleter(typeof(FlowNameCompleter))]
-        [ValidateNotNullOrEmpty]
-        public string? Flow { get; set; }
-
-        [Parameter]
-        [ValidateNotNullOrEmpty]
-        public string? ConfigPath { get; set; }
-
-        [Parameter]
-        [Credential]
-        public PSCredential? StoreCredential { get; set; }
-
-        [Parameter]
         public SwitchParameter Force { get; set; }
 
         protected override void ProcessRecord()
@@ -70,7 +57,7 @@ namespace MailOps.PowerShell.Commands
             IReadOnlyList<StoredBounce> rows = _piped;
             if (!MyInvocation.ExpectingInput)
             {
-                using (var store = OpenStore(LoadOptionalConfig(ConfigPath), StoreCredential))
+                using (var store = OpenConfiguredStore())
                 {
                     var query = new BounceQuery { Since = Since, Until = Until, Reasons = Reason, Hard = Hard ? true : (bool?)null, Flow = Flow };
                     rows = RunPumped(_ => store.QueryAsync(query, CancellationToken));

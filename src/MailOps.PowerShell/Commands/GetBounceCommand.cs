@@ -7,7 +7,7 @@ namespace MailOps.PowerShell.Commands
     /// <summary>Bounce events from the store, filtered.</summary>
     [Cmdlet(VerbsCommon.Get, "Bounce")]
     [OutputType(typeof(StoredBounce))]
-    public sealed class GetBounceCommand : MailOpsCmdlet
+    public sealed class GetBounceCommand : StoreCmdlet
     {
         [Parameter]
         public DateTimeOffset? Since { get; set; }
@@ -38,19 +38,6 @@ namespace MailOps.PowerShell.Commands
         [ValidateNotNullOrEmpty]
         public string? Source { get; set; }
 
-        [Parameter]
-        [ArgumentCompleter(typeof(FlowNameCompleter))]
-        [ValidateNotNullOrEmpty]
-        public string? Flow { get; set; }
-
-        [Parameter]
-        [ValidateNotNullOrEmpty]
-        public string? ConfigPath { get; set; }
-
-        [Parameter]
-        [Credential]
-        public PSCredential? StoreCredential { get; set; }
-
         private BounceStore? _store;
 
         protected override void BeginProcessing()
@@ -60,7 +47,7 @@ namespace MailOps.PowerShell.Commands
                 ThrowTerminatingError(new ErrorRecord(new ArgumentException("Give -Hard or -Soft, not both."), "HardAndSoft", ErrorCategory.InvalidArgument, null));
             }
 
-            _store = OpenStore(LoadOptionalConfig(ConfigPath), StoreCredential);
+            _store = OpenConfiguredStore();
         }
 
         protected override void ProcessRecord()

@@ -12,7 +12,7 @@ namespace MailOps.PowerShell.Commands
 {
     [Cmdlet(VerbsData.Import, "Bounce", SupportsShouldProcess = true, DefaultParameterSetName = PathSet)]
     [OutputType(typeof(BounceImportSummary), typeof(BounceRecord))]
-    public sealed class ImportBounceCommand : MailOpsCmdlet
+    public sealed class ImportBounceCommand : StoreCmdlet
     {
         private const string PathSet = "Path";
         private const string LogSet = "Log";
@@ -77,19 +77,6 @@ namespace MailOps.PowerShell.Commands
 
         [Parameter(ParameterSetName = ImapSet)]
         public SwitchParameter AllowAuthWithoutTls { get; set; }
-
-        [Parameter]
-        [ArgumentCompleter(typeof(FlowNameCompleter))]
-        [ValidateNotNullOrEmpty]
-        public string? Flow { get; set; }
-
-        [Parameter]
-        [ValidateNotNullOrEmpty]
-        public string? ConfigPath { get; set; }
-
-        [Parameter]
-        [Credential]
-        public PSCredential? StoreCredential { get; set; }
 
         [Parameter]
         public SwitchParameter PassThru { get; set; }
