@@ -368,10 +368,12 @@ namespace MailOps.Core.Bounces
             foreach (var rcpt in recipients.Distinct(StringComparer.OrdinalIgnoreCase))
             {
                 var window = Window(humanText, rcpt);
-                if (recipients.Count == 1 && !Regex.IsMatch(window, @"\b[245]\d\d\b|\b[245]\.\d{1,3}\.\d{1,3}\b|unknown|not found|does not exist|full|quota|refused|timed? ?out|denied|blocked|reject", RegexOptions.IgnoreCase))
+                if (recipients.Count == 1 && window.Replace(rcpt, "").Trim(' ', '\n', '<', '>', ':', '.').Length < 8)
                 {
-                    window = ErrorText(humanText);
+                    window = ErrorText(humanText); // nothing after the address: the reason is elsewhere in the text
                 }
+
+                var googleGroupRefusal = Regex.IsMatch(humanText, @"groups\.google\.com", RegexOptions.IgnoreCase) && BounceClassifier.FindReplyCode(window) == 0;
                 if (window.Length == 0)
                 {
                     window = ErrorText(humanText);
@@ -380,7 +382,8 @@ namespace MailOps.Core.Bounces
                 var text = BounceClassifier.Normalize(window);
                 var status = BounceClassifier.FindStatusCode(text);
                 var reply = BounceClassifier.FindReplyCode(text);
-                var reason = BounceClassifier.Classify(text, status, reply);
+                // Google Groups refuses a post (no such group, or no permission to post) in the sender's own language
+                var reason = googleGroupRefusal ? BounceReasons.Rejected : BounceClassifier.Classify(text, status, reply);
                 var remote = Regex.Match(text, @"(?:host|server|mta)\s+([A-Za-z0-9.-]+\.[A-Za-z]{2,})(?:\s*\[[0-9a-fA-F.:]+\])?\s+(?:said|says|replied)", RegexOptions.IgnoreCase);
                 result.Add(new BounceRecord(BounceKind.NonStandard, rcpt, "failed", reply, status, text.Length > 0 ? Truncate(text, 1000) : null,
                     remote.Success ? remote.Groups[1].Value : null, message.Date == DateTimeOffset.MinValue ? (DateTimeOffset?)null : message.Date,
