@@ -80,6 +80,7 @@ namespace MailOps.Core.Bounces
         // regular expressions of typical server wording; they are not taken from any one corpus.
         private static readonly (string Reason, Regex Pattern)[] TextRules = new[]
         {
+            R(BounceReasons.Expired, @"did not accept our requests? to connect|host not reachable"),
             R(BounceReasons.NetworkError, @"name service error.*try again|host not found, try again|temporary failure in name resolution|lost connection with"),
             R(BounceReasons.Blocked, @"refused to talk to me|not accepting connections"),
             R(BounceReasons.SystemError, @"unable to contact ldap|currently unavailable"),
@@ -154,7 +155,14 @@ namespace MailOps.Core.Bounces
                 {
                     if (pattern.IsMatch(text))
                     {
-                        return AdjustForStage(reason, stageText);
+                        var adjusted = AdjustForStage(reason, stageText);
+                        if (adjusted == BounceReasons.HostUnknown && statusCode != null && statusCode.StartsWith("4.", StringComparison.Ordinal))
+                        {
+                            // a temporary DNS failure says nothing about whether the domain exists
+                            adjusted = BounceReasons.NetworkError;
+                        }
+
+                        return adjusted;
                     }
                 }
             }

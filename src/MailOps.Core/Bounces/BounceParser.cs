@@ -320,7 +320,7 @@ namespace MailOps.Core.Bounces
                         reason = BounceReasons.Expired;
                     }
                     else if (statusText != null && statusText.StartsWith("4", StringComparison.Ordinal) && action == "failed" && reason == BounceReasons.NetworkError
-                        && Regex.IsMatch(text, @"connection refused|connect to .* failed", RegexOptions.IgnoreCase))
+                        && Regex.IsMatch(text, @"connection refused|connect to .* (failed|connection timed out)", RegexOptions.IgnoreCase))
                     {
                         // nobody answered until the retries ran out (Postfix returns it as status=expired)
                         reason = BounceReasons.Expired;
