@@ -68,13 +68,17 @@ namespace MailOps.Core.Store
 
     public sealed class BounceImportResult
     {
-        internal BounceImportResult(int added, int duplicates, int skipped, int suppressed)
+        internal BounceImportResult(int added, int duplicates, int skipped, int suppressed, int read = 0)
         {
+            Read = read;
             Added = added;
             Duplicates = duplicates;
             Skipped = skipped;
             Suppressed = suppressed;
         }
+
+        /// <summary>Records read from the source (set by BounceImporter).</summary>
+        public int Read { get; }
 
         /// <summary>New events stored.</summary>
         public int Added { get; }

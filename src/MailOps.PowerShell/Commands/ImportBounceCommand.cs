@@ -156,58 +156,27 @@ namespace MailOps.PowerShell.Commands
 
             using (var store = OpenStore(config, StoreCredential))
             {
-                // Streaming: records are read, written out and stored in batches, so memory stays flat on a 1 GB log
-                // or a 100 MB mbox. Each batch is one transaction.
+                // Core streams the records into the store in batches (flat memory, one transaction each); this thread
+                // writes what it reports: records for -PassThru, per-item errors and progress after each batch.
                 var doImport = ShouldProcess(store.Description, $"Import the bounce events of {source}");
-                var read = 0;
-                var added = 0;
-                var duplicates = 0;
-                var skipped = 0;
-                var suppressed = 0;
                 var reported = 0;
-                var batch = new List<BounceRecord>(BatchSize);
-                void Flush()
-                {
-                    if (doImport && batch.Count > 0)
+                var result = RunPumped(sink => BounceImporter.ImportAsync(records, doImport ? store : null, Flow, BounceImporter.DefaultBatchSize,
+                    PassThru ? r => sink.Post(() => WriteObject(r)) : (Action<BounceRecord>?)null,
+                    (read, totals) =>
                     {
-                        var result = RunPumped(_ => store.ImportAsync(batch, Flow, CancellationToken));
-                        added += result.Added;
-                        duplicates += result.Duplicates;
-                        skipped += result.Skipped;
-                        suppressed += result.Suppressed;
-                    }
+                        var newErrors = errors.Skip(reported).ToList();
+                        reported += newErrors.Count;
+                        sink.Post(() =>
+                        {
+                            foreach (var e in newErrors)
+                            {
+                                WriteError(new ErrorRecord(new System.IO.InvalidDataException($"{e.Source}: {e.Message}"), "BounceSourceItemUnreadable", ErrorCategory.InvalidData, e.Source));
+                            }
 
-                    batch.Clear();
-                    for (; reported < errors.Count; reported++)
-                    {
-                        var e = errors[reported];
-                        WriteError(new ErrorRecord(new System.IO.InvalidDataException($"{e.Source}: {e.Message}"), "BounceSourceItemUnreadable", ErrorCategory.InvalidData, e.Source));
-                    }
-
-                    WriteProgress(new ProgressRecord(2, "Import-Bounce", $"{source}: {read} read, {added} added, {duplicates} already stored"));
-                }
-
-                foreach (var r in records)
-                {
-                    if (Stopping)
-                    {
-                        break;
-                    }
-
-                    read++;
-                    if (PassThru)
-                    {
-                        WriteObject(r);
-                    }
-
-                    batch.Add(r);
-                    if (batch.Count >= BatchSize)
-                    {
-                        Flush();
-                    }
-                }
-
-                Flush();
+                            WriteProgress(new ProgressRecord(2, "Import-Bounce", $"{source}: {read} read, {totals.Added} added, {totals.Duplicates} already stored"));
+                        });
+                    },
+                    CancellationToken));
                 WriteProgress(new ProgressRecord(2, "Import-Bounce", "Done") { RecordType = ProgressRecordType.Completed });
                 foreach (var n in notBounces)
                 {
@@ -216,12 +185,10 @@ namespace MailOps.PowerShell.Commands
 
                 if (doImport)
                 {
-                    WriteObject(new BounceImportSummary(source, store.Description, read, added, duplicates, skipped + notBounces.Count, errors.Count, suppressed));
+                    WriteObject(new BounceImportSummary(source, store.Description, result.Read, result.Added, result.Duplicates, result.Skipped + notBounces.Count, errors.Count, result.Suppressed));
                 }
             }
         }
-
-        private const int BatchSize = 5000;
 
         private List<X509Certificate2> LoadCa(string path)
         {
