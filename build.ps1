@@ -201,8 +201,11 @@ function Invoke-Test {
     }
     finally {
         Write-Step 'Stop the mail lab'
-        $survivors = @(Stop-MailLab -Lab $lab)
+        # the lab folder (logs, Maildir, configurations) is kept when something failed, for the post-mortem
+        $allPassed = $results.Count -eq 2 -and -not ($results | Where-Object Failed -gt 0)
+        $survivors = @(Stop-MailLab -Lab $lab -Remove:$allPassed)
         if ($survivors.Count) { Write-Warning "lab: $($survivors.Count) process(es) had to be killed: $($survivors.Name -join ', ')" }
+        if (-not $allPassed) { Write-Host "lab: kept for inspection at $($lab.root)" }
     }
     $passed = ($results | Measure-Object Passed -Sum).Sum
     $failed = ($results | Measure-Object Failed -Sum).Sum
