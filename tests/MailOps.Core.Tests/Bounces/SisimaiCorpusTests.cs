@@ -82,9 +82,14 @@ namespace MailOps.Core.Tests.Bounces
                 Say($"  {kv.Key,-28} {kv.Value.N,4} recipients  reason {100.0 * kv.Value.Reason / kv.Value.N,5:0.0}%  hard/soft {100.0 * kv.Value.Hard / kv.Value.N,5:0.0}%");
             }
 
+            var showMisses = Environment.GetEnvironmentVariable("MAILOPS_SHOW_MISSES") == "1";
             foreach (var m in misses)
             {
                 _output.WriteLine("  miss " + m);
+                if (showMisses)
+                {
+                    Console.WriteLine("  miss " + m);
+                }
             }
 
             Assert.True(total > 300, $"only {total} expectation rows had a mail");
@@ -113,6 +118,10 @@ namespace MailOps.Core.Tests.Bounces
                 else
                 {
                     _output.WriteLine($"  miss {c[0]} -> {r.Reason}: {c[1]}");
+                    if (Environment.GetEnvironmentVariable("MAILOPS_SHOW_MISSES") == "1")
+                    {
+                        Console.WriteLine($"  miss {c[0]} -> {r.Reason}: {c[1]}");
+                    }
                 }
             }
 
