@@ -13,7 +13,7 @@ namespace MailOps.PowerShell
     {
         private static readonly char[] QuoteChars = { ' ', '\'', '$', ';', '(' };
 
-        protected abstract IEnumerable<string> Names(MailOpsConfig config);
+        protected abstract IEnumerable<string> Names(MailOpsConfig? config);
 
         public IEnumerable<CompletionResult> CompleteArgument(string commandName, string parameterName, string wordToComplete,
             CommandAst commandAst, IDictionary fakeBoundParameters)
@@ -38,11 +38,6 @@ namespace MailOps.PowerShell
                 return Array.Empty<CompletionResult>();
             }
 
-            if (config == null)
-            {
-                return Array.Empty<CompletionResult>();
-            }
-
             var word = (wordToComplete ?? "").Trim('\'', '"');
             return Names(config)
                 .Where(n => n.StartsWith(word, StringComparison.OrdinalIgnoreCase))
@@ -54,16 +49,17 @@ namespace MailOps.PowerShell
 
     public sealed class RelayNameCompleter : ConfigNameCompleter
     {
-        protected override IEnumerable<string> Names(MailOpsConfig config) => config.Relays.Select(r => r.Name);
+        protected override IEnumerable<string> Names(MailOpsConfig? config) => config?.Relays.Select(r => r.Name) ?? Enumerable.Empty<string>();
     }
 
     public sealed class FlowNameCompleter : ConfigNameCompleter
     {
-        protected override IEnumerable<string> Names(MailOpsConfig config) => config.Flows.Select(f => f.Name);
+        protected override IEnumerable<string> Names(MailOpsConfig? config) => config?.Flows.Select(f => f.Name) ?? Enumerable.Empty<string>();
     }
 
+    /// <summary>Provider names: the catalogue shipped with MailOps and the configuration's additions.</summary>
     public sealed class ProviderNameCompleter : ConfigNameCompleter
     {
-        protected override IEnumerable<string> Names(MailOpsConfig config) => config.Providers.Select(p => p.Name);
+        protected override IEnumerable<string> Names(MailOpsConfig? config) => MailOps.Core.Providers.ProviderCatalog.For(config).Providers.Select(p => p.Name);
     }
 }

@@ -66,6 +66,33 @@ namespace MailOps.Core.Bounces
             return rows.Count;
         }
 
+        /// <summary>
+        /// A list of addresses to take off an ESP's suppression list (after a reset), with the address column that
+        /// ESP's import or API tooling expects: email (SendGrid, Mailjet), EMAIL (Brevo), address (Mailgun).
+        /// </summary>
+        public static int WriteAddressList(TextWriter writer, IEnumerable<string> addresses, EspFormat format)
+        {
+            if (writer == null || addresses == null)
+            {
+                throw new ArgumentNullException(writer == null ? nameof(writer) : nameof(addresses));
+            }
+
+            writer.WriteLine(format switch
+            {
+                EspFormat.Brevo => "EMAIL",
+                EspFormat.Mailgun => "address",
+                EspFormat.Generic => "address",
+                _ => "email",
+            });
+            var list = addresses.Select(a => a.ToLowerInvariant()).Distinct().OrderBy(a => a, StringComparer.Ordinal).ToList();
+            foreach (var a in list)
+            {
+                writer.WriteLine(Q(a));
+            }
+
+            return list.Count;
+        }
+
         /// <summary>RFC 4180 quoting; a leading = + - @ is prefixed with ' so that spreadsheets do not run it (CSV injection).</summary>
         private static string Q(string value)
         {

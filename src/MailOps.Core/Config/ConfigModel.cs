@@ -155,13 +155,24 @@ namespace MailOps.Core.Config
     public sealed class DnsConfig
     {
         internal DnsConfig(IReadOnlyList<DnsServerEndpoint> servers, int timeoutSeconds, int retries,
-            IReadOnlyList<string> dnsblZones)
+            IReadOnlyList<string> dnsblZones, string? asnZone = DefaultAsnZone, string? asnZone6 = DefaultAsnZone6)
         {
             Servers = servers;
             TimeoutSeconds = timeoutSeconds;
             Retries = retries;
             DnsblZones = dnsblZones;
+            AsnZone = asnZone;
+            AsnZone6 = asnZone6;
         }
+
+        /// <summary>The DNS zone answering IPv4 address-to-origin-AS questions (Team Cymru's format); null: no AS lookups.</summary>
+        public string? AsnZone { get; }
+
+        /// <summary>The same for IPv6 (nibble format); null: no AS lookups for IPv6.</summary>
+        public string? AsnZone6 { get; }
+
+        public const string DefaultAsnZone = "origin.asn.cymru.com";
+        public const string DefaultAsnZone6 = "origin6.asn.cymru.com";
 
         /// <summary>Empty: the system's resolvers.</summary>
         public IReadOnlyList<DnsServerEndpoint> Servers { get; }
@@ -222,8 +233,9 @@ namespace MailOps.Core.Config
     public sealed class FlowConfig
     {
         internal FlowConfig(string name, FlowKind kind, string? owner, IReadOnlyList<string> senders,
-            IReadOnlyList<string> clientHosts, string? relay, string? esp, string? suppressionList)
+            IReadOnlyList<string> clientHosts, string? relay, string? esp, string? suppressionList, SuppressOn suppressOn = SuppressOn.Hard)
         {
+            SuppressOn = suppressOn;
             Name = name;
             Kind = kind;
             Owner = owner;
@@ -245,6 +257,12 @@ namespace MailOps.Core.Config
         public string? Esp { get; }
         public string? SuppressionList { get; }
 
+        /// <summary>
+        /// Which failures put an address of this flow on the suppression list: hard bounces only (the default), or
+        /// every failed recipient (what many list managers and ESPs do; mirrored so that Reset-HardBounce can undo it).
+        /// </summary>
+        public SuppressOn SuppressOn { get; }
+
         /// <summary>Bulk flows must never share the person-to-person relay.</summary>
         public bool IsBulk => Kind == FlowKind.Campaign || Kind == FlowKind.List || Kind == FlowKind.Automation || Kind == FlowKind.Dmp;
 
@@ -254,14 +272,18 @@ namespace MailOps.Core.Config
     /// <summary>A mail or DNS provider added to (or overriding) the catalogue shipped with the module.</summary>
     public sealed class ProviderConfig
     {
-        internal ProviderConfig(string name, IReadOnlyList<string> mxPatterns, IReadOnlyList<string> nsPatterns,
-            IReadOnlyList<int> asNumbers)
+        public ProviderConfig(string name, IReadOnlyList<string> mxPatterns, IReadOnlyList<string> nsPatterns,
+            IReadOnlyList<int> asNumbers, IReadOnlyList<string>? domains = null)
         {
             Name = name;
             MxPatterns = mxPatterns;
             NsPatterns = nsPatterns;
             AsNumbers = asNumbers;
+            Domains = domains ?? Array.Empty<string>();
         }
+
+        /// <summary>Address domains the provider owns (gmail.com, orange.fr): their addresses are its mailboxes.</summary>
+        public IReadOnlyList<string> Domains { get; }
 
         public string Name { get; }
         public IReadOnlyList<string> MxPatterns { get; }
@@ -269,6 +291,16 @@ namespace MailOps.Core.Config
         public IReadOnlyList<int> AsNumbers { get; }
 
         public override string ToString() => Name;
+    }
+
+    /// <summary>Which failures put an address on the suppression list.</summary>
+    public enum SuppressOn
+    {
+        /// <summary>Hard bounces (the address does not exist) and complaints.</summary>
+        Hard,
+
+        /// <summary>Every failed recipient, as many list managers and ESPs do.</summary>
+        Failed,
     }
 
     /// <summary>A traffic limit (for example a provider's recipients per hour).</summary>

@@ -329,8 +329,13 @@ namespace MailOps.Core.Config
                 var retries = Int(r.Take("retries"), "dns.retries", 0, 10) ?? 1;
                 var zonesNode = r.Take("dnsblZones");
                 var zones = zonesNode == null ? DnsConfig.DefaultDnsblZones : HostList(zonesNode, "dns.dnsblZones");
+                var asnNode = r.Take("asnZone");
+                var asn6Node = r.Take("asnZone6");
+                var asn = asnNode == null ? DnsConfig.DefaultAsnZone : OptionalString(asnNode, "dns.asnZone");
+                var asn6 = asn6Node == null ? DnsConfig.DefaultAsnZone6 : OptionalString(asn6Node, "dns.asnZone6");
                 r.Finish();
-                return new DnsConfig(servers, timeout, retries, zones);
+                return new DnsConfig(servers, timeout, retries, zones, string.IsNullOrWhiteSpace(asn) ? null : asn!.Trim().TrimEnd('.'),
+                    string.IsNullOrWhiteSpace(asn6) ? null : asn6!.Trim().TrimEnd('.'));
             }
 
             private StoreConfig BindStore(YNode node)
@@ -487,8 +492,10 @@ namespace MailOps.Core.Config
                 var relay = OptionalString(r.Take("relay"), path + ".relay");
                 var esp = OptionalString(r.Take("esp"), path + ".esp");
                 var suppression = OptionalString(r.Take("suppressionList"), path + ".suppressionList");
+                var suppressOnNode = r.Take("suppressOn");
+                var suppressOn = suppressOnNode == null ? SuppressOn.Hard : Enum(suppressOnNode, path + ".suppressOn", SuppressOn.Hard);
                 r.Finish();
-                return name == null || kindNode == null ? null : new FlowConfig(name, kind, owner, senders, clientHosts, relay, esp, suppression);
+                return name == null || kindNode == null ? null : new FlowConfig(name, kind, owner, senders, clientHosts, relay, esp, suppression, suppressOn);
             }
 
             private ProviderConfig? BindProvider(YNode node, string path)
@@ -503,6 +510,7 @@ namespace MailOps.Core.Config
                 var name = RequiredName(r, path);
                 var mx = StringList(r.Take("mx"), path + ".mx").Select(x => x.Item1.ToLowerInvariant()).ToList();
                 var ns = StringList(r.Take("ns"), path + ".ns").Select(x => x.Item1.ToLowerInvariant()).ToList();
+                var domains = StringList(r.Take("domains"), path + ".domains").Select(x => x.Item1.ToLowerInvariant().TrimStart('@')).ToList();
                 var asns = new List<int>();
                 foreach (var (text, at) in StringList(r.Take("asn"), path + ".asn"))
                 {
@@ -518,13 +526,13 @@ namespace MailOps.Core.Config
                 }
 
                 r.Finish();
-                if (name != null && mx.Count == 0 && ns.Count == 0 && asns.Count == 0)
+                if (name != null && mx.Count == 0 && ns.Count == 0 && asns.Count == 0 && domains.Count == 0)
                 {
-                    Error(map, ConfigIssueCodes.MissingKey, path, $"The provider '{name}' has nothing to recognise it by: give 'mx', 'ns' or 'asn'.");
+                    Error(map, ConfigIssueCodes.MissingKey, path, $"The provider '{name}' has nothing to recognise it by: give 'mx', 'ns', 'asn' or 'domains'.");
                     return null;
                 }
 
-                return name == null ? null : new ProviderConfig(name, mx, ns, asns);
+                return name == null ? null : new ProviderConfig(name, mx, ns, asns, domains);
             }
 
             private ThresholdConfig? BindThreshold(YNode node, string path)

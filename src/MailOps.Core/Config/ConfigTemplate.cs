@@ -28,6 +28,9 @@ dns:
   retries: 1
   # DNSBL zones a relay's address is checked against (these are the defaults).
   dnsblZones: [zen.spamhaus.org, bl.spamcop.net, b.barracudacentral.org]
+  # DNS zones that map an address to its origin AS (Team Cymru's service; empty: no AS lookups).
+  asnZone: origin.asn.cymru.com
+  asnZone6: origin6.asn.cymru.com
 
 # Where MailOps keeps the suppression list, send journals, reset audit and alert state.
 store:
@@ -79,13 +82,16 @@ flows:
   #   senders: [news@" + first + @"]
   #   relay: secondary
   #   esp: sendgrid            # where its suppression list lives, if not in the MailOps store
+  #   suppressOn: Failed       # its list manager suppresses every failed recipient (default: Hard)
 
-# Providers added to the catalogue shipped with MailOps (matched by MX or NS host patterns and AS numbers).
+# Providers added to the catalogue shipped with MailOps (matched by MX or NS host patterns, AS numbers and the
+# address domains they own). A name already in the catalogue extends that provider.
 providers: []
   # - name: ExampleHost
   #   mx: ['*.mx.examplehost.net']
   #   ns: ['*.dns.examplehost.net']
   #   asn: [64500]
+  #   domains: [examplehost-mail.net]
 
 # Traffic limits (for example what your provider tolerates). scope: sender, domain, flow or relay;
 # metric: messages, recipients, bounceRate or deferralRate; per: minute, hour or day.

@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.Threading;
 using System.Threading.Tasks;
 using MailOps.Core.Bounces;
+using MailOps.Core.Config;
 
 namespace MailOps.Core.Store
 {
@@ -18,7 +19,12 @@ namespace MailOps.Core.Store
         /// <param name="store">Null: read and count only (-WhatIf).</param>
         /// <param name="onRecord">Called for each record read (for -PassThru).</param>
         /// <param name="onBatch">Called after each batch with the running totals (for progress and per-item errors).</param>
-        public static async Task<BounceImportResult> ImportAsync(IEnumerable<BounceRecord> records, BounceStore? store, string? flow, int batchSize,
+        public static Task<BounceImportResult> ImportAsync(IEnumerable<BounceRecord> records, BounceStore? store, string? flow, int batchSize,
+            Action<BounceRecord>? onRecord, Action<int, BounceImportResult>? onBatch, CancellationToken cancellationToken) =>
+            ImportAsync(records, store, flow, SuppressOn.Hard, batchSize, onRecord, onBatch, cancellationToken);
+
+        /// <param name="suppressOn">Which failures suppress an address (see <see cref="SuppressOn"/>).</param>
+        public static async Task<BounceImportResult> ImportAsync(IEnumerable<BounceRecord> records, BounceStore? store, string? flow, SuppressOn suppressOn, int batchSize,
             Action<BounceRecord>? onRecord, Action<int, BounceImportResult>? onBatch, CancellationToken cancellationToken)
         {
             if (records == null)
@@ -37,7 +43,7 @@ namespace MailOps.Core.Store
             {
                 if (store != null && batch.Count > 0)
                 {
-                    var r = await store.ImportAsync(batch, flow, cancellationToken).ConfigureAwait(false);
+                    var r = await store.ImportAsync(batch, flow, suppressOn, cancellationToken).ConfigureAwait(false);
                     added += r.Added;
                     duplicates += r.Duplicates;
                     skipped += r.Skipped;

@@ -111,9 +111,9 @@ namespace MailOps.Core.Store
     /// several runbook workers). One implementation over ADO.NET; the two differ only in a few words of DDL. Timestamps
     /// are stored as ISO 8601 UTC text, which sorts and compares the same in both.
     /// </summary>
-    public sealed class BounceStore : IDisposable
+    public sealed partial class BounceStore : IDisposable
     {
-        private const int SchemaVersion = 1;
+        private const int SchemaVersion = 2;
         private readonly DbConnection _connection;
         private readonly bool _postgres;
 
@@ -207,13 +207,56 @@ CREATE TABLE IF NOT EXISTS suppressions (
   source TEXT,
   updated_at TEXT NOT NULL);", cancel).ConfigureAwait(false);
             var version = await ScalarAsync("SELECT MAX(version) FROM mailops_schema", cancel).ConfigureAwait(false);
-            if (version == null || version is DBNull)
-            {
-                await ExecuteAsync($"INSERT INTO mailops_schema (version) VALUES ({SchemaVersion})", cancel).ConfigureAwait(false);
-            }
-            else if (Convert.ToInt32(version, CultureInfo.InvariantCulture) > SchemaVersion)
+            var current = version == null || version is DBNull ? 0 : Convert.ToInt32(version, CultureInfo.InvariantCulture);
+            if (current > SchemaVersion)
             {
                 throw new InvalidOperationException($"The store {Description} was written by a newer MailOps (schema {version}); this one knows schema {SchemaVersion}.");
+            }
+
+            if (current < 2)
+            {
+                // schema 2: which events suppressed their address, resets with their audit, cached provider attributions
+                using (var tx = _connection.BeginTransaction())
+                {
+                    await ExecuteAsync($@"
+ALTER TABLE bounce_events ADD COLUMN suppressing INTEGER NOT NULL DEFAULT 0;
+UPDATE bounce_events SET suppressing = 1 WHERE is_hard = 1 OR kind = 'Feedback';
+ALTER TABLE suppressions ADD COLUMN last_reset_at TEXT;
+ALTER TABLE suppressions ADD COLUMN reset_operation TEXT;
+CREATE TABLE reset_operations (
+  id TEXT PRIMARY KEY,
+  created_at TEXT NOT NULL,
+  created_by TEXT NOT NULL,
+  criteria TEXT NOT NULL,
+  item_count INTEGER NOT NULL,
+  undone_at TEXT,
+  undone_by TEXT);
+CREATE TABLE reset_items (
+  id {id},
+  operation_id TEXT NOT NULL,
+  address TEXT NOT NULL,
+  domain TEXT NOT NULL,
+  flow TEXT,
+  reasons TEXT NOT NULL,
+  provider TEXT,
+  evidence TEXT,
+  event_ids TEXT NOT NULL,
+  previous_state TEXT NOT NULL,
+  previous_reason TEXT NOT NULL,
+  previous_updated_at TEXT NOT NULL,
+  previous_last_reset_at TEXT,
+  previous_reset_operation TEXT,
+  undo_outcome TEXT);
+CREATE INDEX ix_reset_items_operation ON reset_items (operation_id);
+CREATE TABLE provider_attributions (
+  domain TEXT PRIMARY KEY,
+  status TEXT NOT NULL,
+  data TEXT NOT NULL,
+  resolved_at TEXT NOT NULL,
+  expires_at TEXT NOT NULL);
+INSERT INTO mailops_schema (version) VALUES (2);", cancel, tx).ConfigureAwait(false);
+                    tx.Commit();
+                }
             }
         }
 
@@ -222,7 +265,14 @@ CREATE TABLE IF NOT EXISTS suppressions (
         /// suppression list: a hard bounce or a complaint suppresses the address. The whole batch is one transaction:
         /// a crash leaves the store as before the batch.
         /// </summary>
-        public async Task<BounceImportResult> ImportAsync(IEnumerable<BounceRecord> records, string? flow, CancellationToken cancellationToken)
+        public Task<BounceImportResult> ImportAsync(IEnumerable<BounceRecord> records, string? flow, CancellationToken cancellationToken) =>
+            ImportAsync(records, flow, SuppressOn.Hard, cancellationToken);
+
+        /// <summary>
+        /// As <see cref="ImportAsync(IEnumerable{BounceRecord}, string, CancellationToken)"/>; <paramref name="suppressOn"/>
+        /// Failed suppresses every failed recipient (what the flow's list manager or ESP did), not only hard bounces.
+        /// </summary>
+        public async Task<BounceImportResult> ImportAsync(IEnumerable<BounceRecord> records, string? flow, SuppressOn suppressOn, CancellationToken cancellationToken)
         {
             var added = 0;
             var duplicates = 0;
@@ -242,13 +292,14 @@ CREATE TABLE IF NOT EXISTS suppressions (
 
                     var time = Iso(r.Time ?? DateTimeOffset.UtcNow);
                     var key = DedupeKey(r);
+                    var suppressing = r.IsHard || r.Reason == BounceReasons.Feedback || (suppressOn == SuppressOn.Failed && r.IsFailure);
                     var inserted = await ExecuteAsync(
-                        "INSERT INTO bounce_events (dedupe_key, address, domain, reason, is_hard, is_infrastructure, status_code, reply_code, diagnostic, remote_host, event_time, imported_at, source, flow, kind, bounce_message_id, original_message_id) " +
-                        "VALUES (@k, @a, @d, @r, @h, @i, @s, @c, @t, @m, @e, @n, @src, @f, @kind, @bid, @oid) ON CONFLICT (dedupe_key) DO NOTHING",
+                        "INSERT INTO bounce_events (dedupe_key, address, domain, reason, is_hard, is_infrastructure, status_code, reply_code, diagnostic, remote_host, event_time, imported_at, source, flow, kind, bounce_message_id, original_message_id, suppressing) " +
+                        "VALUES (@k, @a, @d, @r, @h, @i, @s, @c, @t, @m, @e, @n, @src, @f, @kind, @bid, @oid, @sup) ON CONFLICT (dedupe_key) DO NOTHING",
                         cancellationToken, tx,
                         ("@k", key), ("@a", r.Recipient.ToLowerInvariant()), ("@d", r.Domain), ("@r", r.Reason), ("@h", r.IsHard ? 1 : 0), ("@i", r.IsInfrastructureFailure ? 1 : 0),
                         ("@s", r.StatusCode), ("@c", r.ReplyCode), ("@t", r.Diagnostic), ("@m", r.RemoteHost), ("@e", time), ("@n", now), ("@src", r.Source), ("@f", flow),
-                        ("@kind", r.Kind.ToString()), ("@bid", r.BounceMessageId), ("@oid", r.OriginalMessageId)).ConfigureAwait(false);
+                        ("@kind", r.Kind.ToString()), ("@bid", r.BounceMessageId), ("@oid", r.OriginalMessageId), ("@sup", suppressing ? 1 : 0)).ConfigureAwait(false);
                     if (inserted == 0)
                     {
                         duplicates++;
@@ -256,19 +307,40 @@ CREATE TABLE IF NOT EXISTS suppressions (
                     }
 
                     added++;
-                    if (r.IsHard || r.Reason == BounceReasons.Feedback)
+                    if (suppressing)
                     {
-                        // (re)suppress: a new hard bounce after a reset puts the address back on the list
-                        var before = await ScalarAsync("SELECT state FROM suppressions WHERE address = @a", cancellationToken, tx, ("@a", r.Recipient.ToLowerInvariant())).ConfigureAwait(false) as string;
+                        // (re)suppress: a new hard bounce after a reset puts the address back on the list. An event from
+                        // before the last reset that a reset explains (an infrastructure failure, or a soft one) is kept
+                        // but does not undo the reset: importing the outage's log again must not re-suppress everyone.
+                        string? before = null;
+                        string? lastReset = null;
+                        using (var cmd = Command("SELECT state, last_reset_at FROM suppressions WHERE address = @a", tx, ("@a", r.Recipient.ToLowerInvariant())))
+                        using (var reader = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+                        {
+                            if (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                            {
+                                before = reader.GetString(0);
+                                lastReset = reader.IsDBNull(1) ? null : reader.GetString(1);
+                            }
+                        }
+
+                        var explainedByReset = lastReset != null && string.CompareOrdinal(time, lastReset) <= 0 && (r.IsInfrastructureFailure || !r.IsHard);
+                        var state = explainedByReset ? before! : SuppressionStates.Suppressed;
                         await ExecuteAsync(
                             "INSERT INTO suppressions (address, domain, state, reason, first_seen, last_seen, event_count, flow, source, updated_at) " +
-                            "VALUES (@a, @d, 'suppressed', @r, @e, @e, 1, @f, @src, @n) " +
-                            "ON CONFLICT (address) DO UPDATE SET state = 'suppressed', reason = excluded.reason, " +
+                            "VALUES (@a, @d, @state, @r, @e, @e, 1, @f, @src, @n) " +
+                            "ON CONFLICT (address) DO UPDATE SET state = excluded.state, " +
+                            "reason = CASE WHEN excluded.state = suppressions.state AND excluded.last_seen < suppressions.last_seen THEN suppressions.reason ELSE excluded.reason END, " +
                             "last_seen = CASE WHEN excluded.last_seen > suppressions.last_seen THEN excluded.last_seen ELSE suppressions.last_seen END, " +
                             "first_seen = CASE WHEN excluded.first_seen < suppressions.first_seen THEN excluded.first_seen ELSE suppressions.first_seen END, " +
                             "event_count = suppressions.event_count + 1, updated_at = excluded.updated_at",
-                            cancellationToken, tx, ("@a", r.Recipient.ToLowerInvariant()), ("@d", r.Domain), ("@r", r.Reason), ("@e", time), ("@f", flow), ("@src", r.Source), ("@n", now)).ConfigureAwait(false);
-                        suppressed += before != SuppressionStates.Suppressed ? 1 : 0;
+                            cancellationToken, tx, ("@a", r.Recipient.ToLowerInvariant()), ("@d", r.Domain), ("@state", state), ("@r", r.Reason), ("@e", time), ("@f", flow), ("@src", r.Source), ("@n", now)).ConfigureAwait(false);
+                        if (explainedByReset)
+                        {
+                            await ExecuteAsync("UPDATE bounce_events SET suppressing = 0 WHERE dedupe_key = @k", cancellationToken, tx, ("@k", key)).ConfigureAwait(false);
+                        }
+
+                        suppressed += before != SuppressionStates.Suppressed && state == SuppressionStates.Suppressed ? 1 : 0;
                     }
                 }
 

@@ -81,6 +81,14 @@ namespace MailOps.PowerShell.Commands
         [Parameter]
         public SwitchParameter PassThru { get; set; }
 
+        /// <summary>
+        /// Which failures suppress an address: Hard (hard bounces and complaints) or Failed (every failed recipient, as the
+        /// flow's list manager or ESP did). Default: the flow's suppressOn, else Failed for an ESP's suppression export
+        /// (the ESP suppressed every address in it), else Hard.
+        /// </summary>
+        [Parameter]
+        public SuppressOn? SuppressOn { get; set; }
+
         protected override void ProcessRecord()
         {
             var given = ParameterSetName == LogSet ? LogPath : ParameterSetName == CsvSet ? CsvPath : ParameterSetName == PathSet ? Path : Array.Empty<string>();
@@ -154,13 +162,16 @@ namespace MailOps.PowerShell.Commands
                     break;
             }
 
+            var policy = SuppressOn ?? (Flow != null && config?.FindFlow(Flow) is FlowConfig f && f.SuppressOn == MailOps.Core.Config.SuppressOn.Failed ? MailOps.Core.Config.SuppressOn.Failed
+                : ParameterSetName == CsvSet ? MailOps.Core.Config.SuppressOn.Failed : MailOps.Core.Config.SuppressOn.Hard);
+            WriteVerbose($"Addresses are suppressed on: {policy}.");
             using (var store = OpenStore(config, StoreCredential))
             {
                 // Core streams the records into the store in batches (flat memory, one transaction each); this thread
                 // writes what it reports: records for -PassThru, per-item errors and progress after each batch.
                 var doImport = ShouldProcess(store.Description, $"Import the bounce events of {source}");
                 var reported = 0;
-                var result = RunPumped(sink => BounceImporter.ImportAsync(records, doImport ? store : null, Flow, BounceImporter.DefaultBatchSize,
+                var result = RunPumped(sink => BounceImporter.ImportAsync(records, doImport ? store : null, Flow, policy, BounceImporter.DefaultBatchSize,
                     PassThru ? r => sink.Post(() => WriteObject(r)) : (Action<BounceRecord>?)null,
                     (read, totals) =>
                     {

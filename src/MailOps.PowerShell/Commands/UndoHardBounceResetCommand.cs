@@ -1,0 +1,79 @@
+using System;
+using System.Collections.Generic;
+using System.Management.Automation;
+using MailOps.Core.Store;
+
+namespace MailOps.PowerShell.Commands
+{
+    /// <summary>Puts the addresses of a hard bounce reset back exactly as they were before it.</summary>
+    [Cmdlet(VerbsCommon.Undo, "HardBounceReset", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
+    [OutputType(typeof(HardBounceResetOperation))]
+    public sealed class UndoHardBounceResetCommand : MailOpsCmdlet
+    {
+        [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
+        [ValidateNotNullOrEmpty]
+        public string[] Id { get; set; } = Array.Empty<string>();
+
+        [Parameter]
+        [ValidateNotNullOrEmpty]
+        public string? ConfigPath { get; set; }
+
+        [Parameter]
+        [Credential]
+        public PSCredential? StoreCredential { get; set; }
+
+        private BounceStore? _store;
+
+        protected override void BeginProcessing() => _store = OpenStore(LoadOptionalConfig(ConfigPath), StoreCredential);
+
+        protected override void ProcessRecord()
+        {
+            foreach (var id in Id)
+            {
+                var ops = RunPumped(_ => _store!.GetResetsAsync(id, null, false, CancellationToken));
+                if (ops.Count == 0)
+                {
+                    WriteError(new ErrorRecord(new ItemNotFoundException($"There is no reset operation '{id}' in {_store!.Description}."), "ResetNotFound", ErrorCategory.ObjectNotFound, id));
+                    continue;
+                }
+
+                var op = ops[0];
+                if (op.IsUndone)
+                {
+                    WriteError(new ErrorRecord(new InvalidOperationException($"The reset operation '{id}' was already undone on {op.UndoneAt:u} by {op.UndoneBy}."),
+                        "ResetAlreadyUndone", ErrorCategory.InvalidOperation, id));
+                    continue;
+                }
+
+                if (!ShouldProcess($"reset {id} of {op.CreatedAt:u} by {op.CreatedBy} ({op.ItemCount} address(es); {op.Criteria})", "Undo the hard bounce reset"))
+                {
+                    continue;
+                }
+
+                var who = $"{Environment.UserName}@{Environment.MachineName}";
+                var undone = RunPumped(_ => _store!.UndoResetAsync(id, who, CancellationToken));
+                foreach (var item in undone.Items)
+                {
+                    if (item.UndoOutcome != "restored")
+                    {
+                        WriteWarning($"{item.Address}: {item.UndoOutcome}");
+                    }
+                }
+
+                WriteObject(undone);
+            }
+        }
+
+        protected override void EndProcessing() => _store?.Dispose();
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing)
+            {
+                _store?.Dispose();
+            }
+
+            base.Dispose(disposing);
+        }
+    }
+}
