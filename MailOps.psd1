@@ -22,6 +22,10 @@
         'Test-SpfRecord'
         'ConvertFrom-BounceMessage'
         'Import-Bounce'
+        'Resolve-MailProvider'
+        'Reset-HardBounce'
+        'Get-HardBounceReset'
+        'Undo-HardBounceReset'
         'Get-Bounce'
         'Export-Bounce'
     )

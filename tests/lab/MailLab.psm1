@@ -109,19 +109,22 @@ function Start-Daemon {
     }
 }
 
+function Test-TcpPort {
+    param([string]$Address = '127.0.0.1', [int]$Port)
+    $c = [System.Net.Sockets.TcpClient]::new()
+    try { return ($c.ConnectAsync($Address, $Port).Wait(500) -and $c.Connected) }
+    catch { return $false }
+    finally { $c.Dispose() }
+}
+
 function Wait-TcpPort {
-    param([int]$Port, [string]$Name, [int]$TimeoutSeconds = 20)
+    param([string]$Address = '127.0.0.1', [int]$Port, [string]$Name, [int]$TimeoutSeconds = 20, [switch]$Closed)
     $deadline = [DateTime]::UtcNow.AddSeconds($TimeoutSeconds)
     while ([DateTime]::UtcNow -lt $deadline) {
-        $c = [System.Net.Sockets.TcpClient]::new()
-        try {
-            if ($c.ConnectAsync('127.0.0.1', $Port).Wait(500) -and $c.Connected) { return }
-        }
-        catch { }
-        finally { $c.Dispose() }
+        if ((Test-TcpPort -Address $Address -Port $Port) -ne [bool]$Closed) { return }
         Start-Sleep -Milliseconds 100
     }
-    throw "$Name did not start listening on 127.0.0.1:$Port within $TimeoutSeconds s."
+    throw "$Name did not $(if ($Closed) { 'stop' } else { 'start' }) listening on ${Address}:$Port within $TimeoutSeconds s."
 }
 
 function Read-PidFile {
@@ -227,6 +230,14 @@ function New-LabZones {
         'cabinet-durand.test'     = @('@ IN MX 1 mx1.mail.ovh.net.', '@ IN NS dns10.ovh.net.', '@ IN NS ns10.ovh.net.')
         'startup-google.test'     = @('@ IN MX 1 aspmx.l.google.com.', '@ IN MX 5 alt1.aspmx.l.google.com.', '@ IN NS ns1.google.com.')
         'agence-m365.test'        = @('@ IN MX 0 agence-m365-test.mail.protection.outlook.com.', '@ IN NS ns1-01.azure-dns.com.')
+        # IP-to-AS answers in Team Cymru's format for the provider addresses (the real zone name, served only here)
+        'origin.asn.cymru.com'    = @(
+            '1.1.0.127 IN TXT "16276 | 127.0.1.0/24 | FR | ripencc | 2026-11-25"'
+            '2.1.0.127 IN TXT "16276 | 127.0.1.0/24 | FR | ripencc | 2026-11-25"'
+            '1.2.0.127 IN TXT "15169 | 127.0.2.0/24 | US | arin | 2026-11-25"'
+            '2.2.0.127 IN TXT "15169 | 127.0.2.0/24 | US | arin | 2026-11-25"'
+            '1.3.0.127 IN TXT "8075 | 127.0.3.0/24 | US | arin | 2026-11-25"'
+        )
         # DNSBL zones (RFC 5782 layout): one lists 127.0.0.1, one lists only the mandatory test entry 127.0.0.2
         'bl-listed.test'          = @('1.0.0.127 IN A 127.0.0.2', '1.0.0.127 IN TXT "Listed in the MailOps lab DNSBL"', '2.0.0.127 IN A 127.0.0.2')
         'bl-clean.test'           = @('2.0.0.127 IN A 127.0.0.2')
@@ -282,7 +293,7 @@ function Start-MailLab {
 
     $names = 'PRIMARY_SMTP', 'PRIMARY_SUBMISSION', 'SECONDARY_SMTP', 'SECONDARY_SUBMISSION', 'OPENRELAY_SMTP',
     'IMAP_PORT', 'DNS_PORT', 'TIMEOUT_PORT', 'STALL_PORT', 'REFUSED_PORT', 'PG_PORT',
-    'EXPIRED_PORT', 'SOON_PORT', 'MISMATCH_PORT', 'BADTLS_PORT', 'AUTHCLEAR_PORT'
+    'EXPIRED_PORT', 'SOON_PORT', 'MISMATCH_PORT', 'BADTLS_PORT', 'AUTHCLEAR_PORT', 'PROVIDER_MX_PORT'
     $free = Get-FreeTcpPort -Count $names.Count
     $t = @{ LAB = $Root; POSTFIX_UID = (& id -u postfix); POSTFIX_GID = (& id -g postfix) }
     for ($i = 0; $i -lt $names.Count; $i++) { $t[$names[$i]] = $free[$i] }
@@ -305,6 +316,8 @@ function Start-MailLab {
             neverAnswersEhlo = $t.STALL_PORT
             refused          = $t.REFUSED_PORT
         }
+        providerMx = [ordered]@{ port = $t.PROVIDER_MX_PORT; ovh = '127.0.1.1'; google = '127.0.2.1'; microsoft = '127.0.3.1'
+            config = "$Root/postfix-provider-mx/etc"; log = "$Root/postfix-provider-mx/log/maillog"; mail = "$Root/postfix-provider-mx/mail" }
         sasl      = [ordered]@{ user = 'relay'; password = 'relaypass' }
         imap      = [ordered]@{ port = $t.IMAP_PORT; user = 'sink'; password = 'sinkpass'; maildir = "$Root/postfix-primary/mail/sink" }
         dns       = [ordered]@{ port = $t.DNS_PORT; zones = @() }
@@ -348,9 +361,9 @@ function Start-MailLab {
         $lab.processes.Add([ordered]@{ name = 'dovecot'; pidFile = "$Root/dovecot/run/master.pid" })
         & $saveLab
 
-        # Postfix: primary, secondary, open relay
+        # Postfix: primary, secondary, open relay, and the provider mail hosts
         $common = [System.IO.File]::ReadAllText("$script:Templates/master-common.cf")
-        foreach ($instance in 'postfix-primary', 'postfix-secondary', 'postfix-open-relay') {
+        foreach ($instance in 'postfix-primary', 'postfix-secondary', 'postfix-open-relay', 'postfix-provider-mx') {
             foreach ($d in 'etc', 'spool', 'data', 'log', 'mail') { New-Item -ItemType Directory -Path "$Root/$instance/$d" -Force | Out-Null }
             foreach ($f in Get-ChildItem "$script:Templates/$instance" -File) {
                 Write-Template $f.FullName "$Root/$instance/etc/$($f.Name)" $t
@@ -416,6 +429,7 @@ function Start-MailLab {
                 @{ p = $t.TIMEOUT_PORT; n = 'smtp-sink (never greets)' }, @{ p = $t.STALL_PORT; n = 'smtp-sink (never answers EHLO)' })) {
             Wait-TcpPort -Port $w.p -Name $w.n
         }
+        foreach ($a in '127.0.1.1', '127.0.2.1', '127.0.3.1') { Wait-TcpPort -Address $a -Port $t.PROVIDER_MX_PORT -Name "provider mail host $a" }
 
         Write-LabConfig -Lab $lab
         & $saveLab
@@ -485,6 +499,8 @@ flows:
     owner: marketing@lab.test
     senders: [news@lab.test]
     relay: secondary
+    esp: sendgrid
+    suppressOn: Failed
 providers:
   - name: LabHost
     mx: ['*.mx.labhost.test']
@@ -545,4 +561,27 @@ function Stop-MailLab {
     return $survivors
 }
 
-Export-ModuleMember -Function Start-MailLab, Stop-MailLab, Install-MailLabPackage
+function Set-LabProviderOutage {
+    <#
+    .SYNOPSIS
+    Takes a provider's mail hosts down (its listener removed, Postfix reloaded: connections to its address are refused)
+    or brings them back, and waits until the address refuses or accepts connections.
+    #>
+    [CmdletBinding()]
+    param(
+        [Parameter(Mandatory)] $Lab,
+        [Parameter(Mandatory)][ValidateSet('ovh', 'google', 'microsoft')][string]$Provider,
+        [Parameter(Mandatory)][ValidateSet('Down', 'Up')][string]$State
+    )
+    $address = $Lab.providerMx.$Provider
+    $file = Join-Path $Lab.providerMx.config 'master.cf'
+    $text = [System.IO.File]::ReadAllText($file)
+    $line = "(?m)^#?${address}:$($Lab.providerMx.port) inet"
+    if ($State -eq 'Down') { $text = [regex]::Replace($text, $line, "#${address}:$($Lab.providerMx.port) inet") -replace "(?m)^(  -o syslog_name=postfix/mx-$Provider)$", '#$1' }
+    else { $text = [regex]::Replace($text, $line, "${address}:$($Lab.providerMx.port) inet") -replace "(?m)^#(  -o syslog_name=postfix/mx-$Provider)$", '$1' }
+    [System.IO.File]::WriteAllText($file, $text)
+    Invoke-Native postfix @('-c', $Lab.providerMx.config, 'reload') "postfix reload (provider mail hosts)" | Out-Null
+    Wait-TcpPort -Address $address -Port $Lab.providerMx.port -Name "the $Provider mail host" -Closed:($State -eq 'Down')
+}
+
+Export-ModuleMember -Function Start-MailLab, Stop-MailLab, Install-MailLabPackage, Set-LabProviderOutage

@@ -271,7 +271,7 @@ namespace MailOps.Core.Providers
                 await all.ConfigureAwait(false);
             }
 
-            if (cache != null && fresh.Count > 0)
+            if (cache != null && !fresh.IsEmpty)
             {
                 await cache.PutAsync(fresh.ToList(), CancellationToken.None).ConfigureAwait(false);
             }

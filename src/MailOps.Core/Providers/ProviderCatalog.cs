@@ -152,7 +152,7 @@ namespace MailOps.Core.Providers
             return null;
         }
 
-        private static IEnumerable<CatalogProvider> LoadBuiltIn()
+        private static List<CatalogProvider> LoadBuiltIn()
         {
             var asm = typeof(ProviderCatalog).Assembly;
             var name = asm.GetManifestResourceNames().Single(n => n.EndsWith("providers.yaml", StringComparison.Ordinal));

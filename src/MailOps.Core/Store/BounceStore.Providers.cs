@@ -111,7 +111,11 @@ namespace MailOps.Core.Store
 
             string? F(string k) => fields.TryGetValue(k, out var v) && v.Length > 0 ? v : null;
             IReadOnlyList<string> L(string k) => (F(k) ?? "").Split(new[] { ' ' }, StringSplitOptions.RemoveEmptyEntries);
-            Enum.TryParse<AttributionConfidence>(F("confidence") ?? "None", out var confidence);
+            if (!Enum.TryParse<AttributionConfidence>(F("confidence") ?? "None", out var confidence))
+            {
+                confidence = AttributionConfidence.None;
+            }
+
             return new MailProviderResult(domain, domain, st, F("mail"), F("dns"), F("owner"), confidence, L("mx"), L("mxaddr"), L("ns"),
                 L("asn").Select(a => int.Parse(a, CultureInfo.InvariantCulture)).ToList(), evidence, problems, resolvedAt, expiresAt);
         }

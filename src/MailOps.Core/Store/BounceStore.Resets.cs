@@ -296,7 +296,8 @@ namespace MailOps.Core.Store
         /// </summary>
         public async Task<HardBounceResetOperation> UndoResetAsync(string id, string who, CancellationToken cancellationToken)
         {
-            var op = (await GetResetsAsync(id, null, false, cancellationToken).ConfigureAwait(false)).FirstOrDefault()
+            var found = await GetResetsAsync(id, null, false, cancellationToken).ConfigureAwait(false);
+            var op = (found.Count > 0 ? found[0] : null)
                 ?? throw new KeyNotFoundException($"There is no reset operation '{id}' in the store {Description}.");
             if (op.IsUndone)
             {

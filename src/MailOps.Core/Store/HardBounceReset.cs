@@ -195,7 +195,7 @@ namespace MailOps.Core.Store
         public IReadOnlyDictionary<string, int> ByReason => Items.SelectMany(i => i.Reasons.Distinct()).GroupBy(r => r).OrderByDescending(g => g.Count()).ToDictionary(g => g.Key, g => g.Count());
         public IReadOnlyDictionary<string, int> ByFlow => Count(i => i.Flow ?? "(no flow)");
 
-        private IReadOnlyDictionary<string, int> Count(Func<HardBounceResetItem, string> key) =>
+        private Dictionary<string, int> Count(Func<HardBounceResetItem, string> key) =>
             Items.GroupBy(key).OrderByDescending(g => g.Count()).ToDictionary(g => g.Key, g => g.Count());
 
         /// <summary>The counts in a few lines, shown before anything changes.</summary>

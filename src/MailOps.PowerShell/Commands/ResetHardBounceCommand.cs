@@ -150,7 +150,7 @@ namespace MailOps.PowerShell.Commands
                 return;
             }
 
-            if (MyInvocation.BoundParameters.ContainsKey("WhatIf") && ((SwitchParameter)MyInvocation.BoundParameters["WhatIf"]).IsPresent)
+            if (MyInvocation.BoundParameters.TryGetValue("WhatIf", out var whatIf) && ((SwitchParameter)whatIf).IsPresent)
             {
                 foreach (var item in plan.Items)
                 {
