@@ -47,7 +47,7 @@ namespace MailOps.Core.Tests.Store
             return doc.RootElement.TryGetProperty("postgres", out var pg) && pg.ValueKind == JsonValueKind.Object ? pg.GetProperty("connectionString").GetString() : null;
         }
 
-        private static async Task<BounceStore?> OpenAsync(string provider)
+        internal static async Task<BounceStore?> OpenAsync(string provider)
         {
             if (provider == "sqlite")
             {
