@@ -40,6 +40,11 @@ namespace MailOps.Core.Dns
             _client = new LookupClient(options);
         }
 
+        private long _queries;
+
+        /// <summary>Lookups answered so far (sent, or answered from DnsClient's cache within the TTL; failures not counted).</summary>
+        public long QueryCount => System.Threading.Interlocked.Read(ref _queries);
+
         /// <summary>The servers asked, for messages.</summary>
         public IReadOnlyList<string> Servers { get; }
 
@@ -90,6 +95,7 @@ namespace MailOps.Core.Dns
             try
             {
                 response = await _client.QueryAsync(name, type, QueryClass.IN, cancellationToken).ConfigureAwait(false);
+                Interlocked.Increment(ref _queries);
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {

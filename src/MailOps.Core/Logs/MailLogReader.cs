@@ -93,6 +93,8 @@ namespace MailOps.Core.Logs
             @"^(?:NOQUEUE|[0-9A-Za-z]+): reject: RCPT from (?<client>\S+?):? (?<text>[245]\d\d .*?); from=<(?<from>[^>]*)>,? to=<(?<to>[^>]*)>",
             RegexOptions.CultureInvariant | RegexOptions.Compiled);
 
+        private static readonly Regex PostfixExpired = new Regex(@"^(?<qid>[0-9A-Za-z]+): from=<(?<from>[^>]*)>, status=expired", RegexOptions.CultureInvariant | RegexOptions.Compiled);
+
         private static readonly Regex PostfixFrom = new Regex(@"^(?<qid>[0-9A-Za-z]+): from=<(?<from>[^>]*)>", RegexOptions.CultureInvariant | RegexOptions.Compiled);
 
         private static readonly Regex EximLine = new Regex(
@@ -123,6 +125,9 @@ namespace MailOps.Core.Logs
             }
 
             var senders = new Dictionary<string, string>(StringComparer.Ordinal);
+            // the last deferral of each recipient of each queued message: Postfix logs the expiry of a message
+            // ("status=expired, returned to sender") without its recipients, which only the deferrals name
+            var deferrals = new Dictionary<string, Dictionary<string, DeliveryEvent>>(StringComparer.Ordinal);
             var now = DateTimeOffset.UtcNow;
             string? line;
             long n = 0;
@@ -187,6 +192,22 @@ namespace MailOps.Core.Logs
 
                 var msg = m.Groups["msg"].Value;
                 var hostName = m.Groups["host"].Value;
+                var expired = PostfixExpired.Match(msg);
+                if (expired.Success)
+                {
+                    if (deferrals.TryGetValue(expired.Groups["qid"].Value, out var pending))
+                    {
+                        deferrals.Remove(expired.Groups["qid"].Value);
+                        foreach (var d in pending.Values)
+                        {
+                            yield return new DeliveryEvent(time, "postfix", hostName, d.QueueId, d.Recipient, expired.Groups["from"].Value, DeliveryStatus.Expired,
+                                d.Dsn, d.Relay, d.Diagnostic, null, n, file);
+                        }
+                    }
+
+                    continue;
+                }
+
                 var from = PostfixFrom.Match(msg);
                 if (from.Success)
                 {
@@ -203,9 +224,29 @@ namespace MailOps.Core.Logs
                     var qid = delivery.Groups["qid"].Value;
                     senders.TryGetValue(qid, out var sender);
                     var status = (DeliveryStatus)Enum.Parse(typeof(DeliveryStatus), delivery.Groups["status"].Value, true);
-                    yield return new DeliveryEvent(time, "postfix", hostName, qid, delivery.Groups["to"].Value, sender, status,
+                    var ev = new DeliveryEvent(time, "postfix", hostName, qid, delivery.Groups["to"].Value, sender, status,
                         delivery.Groups["dsn"].Success ? delivery.Groups["dsn"].Value : null, delivery.Groups["relay"].Value,
                         delivery.Groups["text"].Success ? delivery.Groups["text"].Value : null, null, n, file);
+                    if (status == DeliveryStatus.Deferred)
+                    {
+                        if (!deferrals.TryGetValue(qid, out var list))
+                        {
+                            if (deferrals.Count > 100000)
+                            {
+                                deferrals.Clear(); // bounded memory on huge logs; an expiry then has no recipients to name
+                            }
+
+                            deferrals[qid] = list = new Dictionary<string, DeliveryEvent>(StringComparer.OrdinalIgnoreCase);
+                        }
+
+                        list[ev.Recipient ?? ""] = ev;
+                    }
+                    else if (deferrals.TryGetValue(qid, out var list))
+                    {
+                        list.Remove(ev.Recipient ?? ""); // delivered or bounced in the end: not part of an expiry
+                    }
+
+                    yield return ev;
                     continue;
                 }
 

@@ -175,6 +175,7 @@ namespace MailOps.Core.Providers
         private readonly string? _asnZone;
         private readonly string? _asnZone6;
         private readonly ConcurrentDictionary<string, Lazy<Task<DnsResult<IPAddress>>>> _hostAddresses = new ConcurrentDictionary<string, Lazy<Task<DnsResult<IPAddress>>>>(StringComparer.OrdinalIgnoreCase);
+        private readonly ConcurrentDictionary<string, Lazy<Task<DnsResult<string>>>> _parentNs = new ConcurrentDictionary<string, Lazy<Task<DnsResult<string>>>>(StringComparer.OrdinalIgnoreCase);
         private readonly ConcurrentDictionary<string, Lazy<Task<(int Asn, string? Detail)>>> _asns = new ConcurrentDictionary<string, Lazy<Task<(int, string?)>>>();
 
         public MailProviderResolver(IDnsResolver dns, ProviderCatalog catalog, string? asnZone, string? asnZone6)
@@ -459,7 +460,9 @@ namespace MailOps.Core.Providers
             DnsResult<string> result = DnsResult<string>.Of(DnsStatus.NoData);
             for (var level = 0; level < 4 && name.Contains("."); level++)
             {
-                result = await _dns.QueryNsAsync(name, cancel).ConfigureAwait(false);
+                // the domain's own NS are asked for each domain; a parent zone's once for all its subdomains
+                result = level == 0 ? await _dns.QueryNsAsync(name, cancel).ConfigureAwait(false)
+                    : await _parentNs.GetOrAdd(name, n => new Lazy<Task<DnsResult<string>>>(() => _dns.QueryNsAsync(n, cancel))).Value.ConfigureAwait(false);
                 if (result.IsOk || result.IsUnknown)
                 {
                     return (result, name);

@@ -42,6 +42,8 @@ namespace MailOps.PowerShell.Commands
 
         private readonly List<string> _pending = new List<string>();
         private MailProviderResolver? _resolver;
+        private DnsClientResolver? _dns;
+        private readonly System.Diagnostics.Stopwatch _clock = new System.Diagnostics.Stopwatch();
         private BounceStore? _store;
         private int _done;
 
@@ -49,7 +51,8 @@ namespace MailOps.PowerShell.Commands
         {
             var config = LoadOptionalConfig(ConfigPath);
             var dns = config?.Dns ?? DnsConfig.Default;
-            _resolver = new MailProviderResolver(new DnsClientResolver(dns), ProviderCatalog.For(config), dns.AsnZone, dns.AsnZone6);
+            _dns = new DnsClientResolver(dns);
+            _resolver = new MailProviderResolver(_dns, ProviderCatalog.For(config), dns.AsnZone, dns.AsnZone6);
             if (!NoCache)
             {
                 _store = OpenStore(config, StoreCredential);
@@ -68,11 +71,10 @@ namespace MailOps.PowerShell.Commands
                 }
 
                 _pending.Add(n);
-            }
-
-            if (_pending.Count >= BatchSize)
-            {
-                Flush();
+                if (_pending.Count >= BatchSize)
+                {
+                    Flush();
+                }
             }
         }
 
@@ -80,6 +82,9 @@ namespace MailOps.PowerShell.Commands
         {
             Flush();
             WriteProgress(new ProgressRecord(1, "Resolving mail providers", "Done") { RecordType = ProgressRecordType.Completed });
+            var seconds = Math.Max(0.001, _clock.Elapsed.TotalSeconds);
+            WriteVerbose(string.Format(System.Globalization.CultureInfo.InvariantCulture, "Resolved {0} input(s) with {1} DNS lookup(s) in {2:0.00} s ({3:0} lookups/s) against {4}.",
+                _done, _dns!.QueryCount, seconds, _dns.QueryCount / seconds, string.Join(", ", _dns.Servers)));
             _store?.Dispose();
         }
 
@@ -93,6 +98,7 @@ namespace MailOps.PowerShell.Commands
             var batch = _pending.ToList();
             _pending.Clear();
             var started = DateTime.UtcNow;
+            _clock.Start();
             RunPumped(async sink =>
             {
                 await _resolver!.ResolveManyAsync(batch, MaxConcurrency, _store, !NoCache, r => sink.Post(() =>
@@ -107,6 +113,7 @@ namespace MailOps.PowerShell.Commands
                 }), CancellationToken).ConfigureAwait(false);
                 return true;
             });
+            _clock.Stop();
         }
 
         protected override void Dispose(bool disposing)

@@ -87,6 +87,31 @@ garbage line
         }
 
         [Fact]
+        public void AnExpiredMessageNamesTheRecipientsItsDeferralsNamed()
+        {
+            // what the lab's Postfix writes when a provider's mail hosts are down (maximal_queue_lifetime reached)
+            const string log = @"Nov 25 05:55:57 mx1 postfix/qmgr[9232]: E27C4B1E549: from=<drill@sink.test>, size=402, nrcpt=3 (queue active)
+Nov 25 05:55:57 mx1 postfix/smtp[9831]: E27C4B1E549: to=<paul@boulangerie-martin.test>, relay=none, delay=0.01, delays=0/0/0/0, dsn=4.4.1, status=deferred (connect to 127.0.1.1[127.0.1.1]:41011: Connection refused)
+Nov 25 05:55:57 mx1 postfix/smtp[9831]: E27C4B1E549: to=<claire@cabinet-durand.test>, relay=none, delay=0.01, delays=0/0/0/0, dsn=4.4.1, status=deferred (connect to 127.0.1.1[127.0.1.1]:41011: Connection refused)
+Nov 25 05:55:57 mx1 postfix/smtp[9831]: E27C4B1E549: to=<team@startup-google.test>, relay=none, delay=0.01, delays=0/0/0/0, dsn=4.4.1, status=deferred (connect to 127.0.2.1[127.0.2.1]:41011: Connection refused)
+Nov 25 05:56:30 mx1 postfix/smtp[9832]: E27C4B1E549: to=<team@startup-google.test>, relay=127.0.2.1[127.0.2.1]:41011, delay=33, delays=0/0/0/0, dsn=2.0.0, status=sent (250 2.0.0 Ok)
+Nov 25 05:57:57 mx1 postfix/qmgr[9232]: E27C4B1E549: from=<drill@sink.test>, status=expired, returned to sender
+";
+            var events = MailLogReader.Read(new StringReader(log), "maillog", null, 2026).Where(e => e.Status == DeliveryStatus.Expired).ToList();
+            Assert.Equal(new[] { "paul@boulangerie-martin.test", "claire@cabinet-durand.test" }, events.Select(e => e.Recipient));
+            Assert.All(events, e =>
+            {
+                Assert.Equal("drill@sink.test", e.Sender);
+                Assert.Equal("4.4.1", e.Dsn);
+                Assert.Equal("connect to 127.0.1.1[127.0.1.1]:41011: Connection refused", e.Diagnostic);
+                Assert.Equal(new DateTimeOffset(2026, 11, 25, 5, 57, 57, TimeSpan.Zero), e.Time);
+            });
+            var bounce = MailOps.Core.Bounces.BounceParser.ParseDiagnosticLine(events[0].Recipient!, events[0].Diagnostic!, events[0].Dsn);
+            Assert.True(bounce.IsInfrastructureFailure);
+            Assert.False(bounce.IsHard);
+        }
+
+        [Fact]
         public void EximFailuresAndDeferralsAreRead()
         {
             const string log = "2026-11-25 07:12:01 1vABCD-000123-AB ** bob@ovh-client.test R=dnslookup T=remote_smtp: SMTP error from remote mail server after RCPT TO:<bob@ovh-client.test>: 550 5.1.1 User unknown\n"

@@ -132,7 +132,12 @@ namespace MailOps.Core.Tests.Store
                     cts.Cancel();
                 }
             }, cts.Token));
-            var states = await Task.WhenAll(records.Take(50).Concat(records.Skip(1950)).Select(r => store.GetSuppressionStateAsync(r.Recipient, CancellationToken.None)));
+            var states = new List<string?>();
+            foreach (var r in records.Take(50).Concat(records.Skip(1950)))
+            {
+                states.Add(await store.GetSuppressionStateAsync(r.Recipient, CancellationToken.None));
+            }
+
             Assert.All(states, s => Assert.Equal(SuppressionStates.Suppressed, s));
             Assert.Empty(await store.GetResetsAsync(null, null, false, CancellationToken.None));
 
