@@ -271,6 +271,8 @@ namespace MailOps.Core.Bounces
             var perMessage = groups.FirstOrDefault() ?? new Dictionary<string, string>();
             var reportingMta = Field(perMessage, "Reporting-MTA");
             var arrival = Field(perMessage, "Arrival-Date");
+            var allRecipients = groups.Select(g => Field(g, "Final-Recipient", "Original-Recipient", "X-Actual-Recipient")).Where(r => r != null)
+                .Select(r => CleanAddress(r!)).ToList();
             foreach (var g in groups)
             {
                 var rcpt = Field(g, "Final-Recipient", "Original-Recipient", "X-Actual-Recipient");
@@ -290,7 +292,7 @@ namespace MailOps.Core.Bounces
 
                 if (string.IsNullOrWhiteSpace(diagnostic) || Regex.IsMatch(diagnostic!, @"^\s*[245]\d\d\s*$"))
                 {
-                    diagnostic = (diagnostic ?? "") + " " + Window(humanText, address);
+                    diagnostic = (diagnostic ?? "") + " " + Window(humanText, address, allRecipients);
                 }
 
                 var remote = Field(g, "Remote-MTA");
@@ -314,7 +316,7 @@ namespace MailOps.Core.Bounces
                 }
                 else
                 {
-                    reason = BounceClassifier.Classify(text, statusText, reply, Window(humanText, address));
+                    reason = BounceClassifier.Classify(text, statusText, reply, Window(humanText, address, allRecipients));
                     if ((reason == BounceReasons.OnHold || reason == BounceReasons.Undefined || reason == BounceReasons.NetworkError) && (action == "delayed" || Regex.IsMatch(text, @"expired|delayed", RegexOptions.IgnoreCase)))
                     {
                         reason = BounceReasons.Expired;
@@ -367,7 +369,7 @@ namespace MailOps.Core.Bounces
             var result = new List<BounceRecord>();
             foreach (var rcpt in recipients.Distinct(StringComparer.OrdinalIgnoreCase))
             {
-                var window = Window(humanText, rcpt);
+                var window = Window(humanText, rcpt, recipients);
                 if (recipients.Count == 1 && window.Replace(rcpt, "").Trim(' ', '\n', '<', '>', ':', '.').Length < 8)
                 {
                     window = ErrorText(humanText); // nothing after the address: the reason is elsewhere in the text
@@ -393,7 +395,28 @@ namespace MailOps.Core.Bounces
             return result;
         }
 
+        // "did not reach the following recipient(s):", "The following address(es) failed:" and the like
+        private static readonly Regex FailedListMarker = new Regex(@"(following|these) (recipients?|addresse?s?)(\((e?s)\))?\b.{0,60}?(:|$)|(could not|couldn.?t|was not|wasn.?t) (be )?delivered to:",
+            RegexOptions.IgnoreCase | RegexOptions.Multiline | RegexOptions.CultureInvariant);
+
         private static List<string> Candidates(string text, HashSet<string> exclude)
+        {
+            // addresses listed after a "following recipients" heading are the failed ones; the ones above it
+            // (a summary of the original message) are not
+            var marker = FailedListMarker.Match(text);
+            if (marker.Success)
+            {
+                var after = AddressesIn(text.Substring(marker.Index + marker.Length), exclude);
+                if (after.Count > 0)
+                {
+                    return after;
+                }
+            }
+
+            return AddressesIn(text, exclude);
+        }
+
+        private static List<string> AddressesIn(string text, HashSet<string> exclude)
         {
             var found = new List<string>();
             foreach (Match m in Address.Matches(text))
@@ -420,8 +443,11 @@ namespace MailOps.Core.Bounces
             return found.Take(20).ToList();
         }
 
-        /// <summary>The lines after the first mention of the address: where MTAs put the error for it.</summary>
-        private static string Window(string text, string address)
+        /// <summary>
+        /// The lines after the first mention of the address: where MTAs put the error for it. The window ends where the
+        /// next failed recipient begins, so that one recipient's error is not read for another's.
+        /// </summary>
+        private static string Window(string text, string address, IReadOnlyCollection<string>? others = null)
         {
             var i = text.IndexOf(address, StringComparison.OrdinalIgnoreCase);
             if (i < 0)
@@ -430,7 +456,18 @@ namespace MailOps.Core.Bounces
             }
 
             var lines = text.Substring(i).Split('\n').Take(12).ToList();
-            return string.Join("\n", lines);
+            var kept = new List<string> { lines[0] };
+            foreach (var line in lines.Skip(1))
+            {
+                if (others != null && others.Any(o => !o.Equals(address, StringComparison.OrdinalIgnoreCase) && line.IndexOf(o, StringComparison.OrdinalIgnoreCase) >= 0))
+                {
+                    break;
+                }
+
+                kept.Add(line);
+            }
+
+            return string.Join("\n", kept);
         }
 
         /// <summary>The part of a bounce's text that explains the failure (lines with codes or error words).</summary>
