@@ -82,7 +82,8 @@ namespace MailOps.Core.Bounces
         {
             R(BounceReasons.Expired, @"did not accept our requests? to connect|host not reachable"),
             R(BounceReasons.NetworkError, @"name service error.*try again|host not found, try again|temporary failure in name resolution|lost connection with"),
-            R(BounceReasons.Blocked, @"refused to talk to me|not accepting connections"),
+            R(BounceReasons.Blocked, @"refused to talk to me|not accepting connections|smtp server of your (isp|provider)|use your (isp|provider).{0,4} (smtp|mail|outgoing) server"),
+            R(BounceReasons.Rejected, @"(sender|from|your) (e-?mail )?address (has been|is) (blacklisted|blocked|banned|denied)|sending to/from an address|purported responsible address"),
             R(BounceReasons.SystemError, @"unable to contact ldap|currently unavailable|loops back to myself"),
             R(BounceReasons.NotCompliantRfc, @"duplicate (header|[a-z-]+ header)|too many ([a-z-]+ )?header (fields|lines)|header (field )?(appears|occurs) (more than once|multiple times)"),
             R(BounceReasons.Filtered, @"blocked by the recipient|recipient (has )?blocked (you|the sender|your)|\buser reject|refuses? to (receive|accept) (this|your|the) (mail|message)|recipient preferences|message filtered|rejected (due to|by) user rules|only accepting mail from"),
@@ -91,19 +92,19 @@ namespace MailOps.Core.Bounces
             R(BounceReasons.AuthFailure, @"\bspf\b|sender policy framework|\bdkim\b|\bdmarc\b|domainkeys|authentication checks? fail|not (authorized|allowed) to send (mail )?(from|on behalf)|failed (spf|dkim|dmarc)|unauthenticated (email|mail)"),
             R(BounceReasons.RequirePtr, @"reverse (dns|lookup|hostname|dns lookup)|\bptr\b|\brdns\b|no reverse|client host .* (not found|unknown)|cannot find your hostname|hostname (is )?not (found|resolvable)|does not have a reverse|dns hostname|client host rejected: cannot find"),
             R(BounceReasons.BadReputation, @"reputation|unexpected volume or user complaints|sender score"),
-            R(BounceReasons.TooManyConn, @"connection rate limit|too many recipients|too many (connections|concurrent|simultaneous|sessions|smtp sessions)|connection (limit|rate) exceeded|maximum (number of )?connections"),
+            R(BounceReasons.TooManyConn, @"frequency limit|connection rate limit|too many recipients|too many (connections|concurrent|simultaneous|sessions|smtp sessions)|connection (limit|rate) exceeded|maximum (number of )?connections"),
             R(BounceReasons.Speeding, @"rate.?limit|sending rate|too (many|much) (mail|messages|emails|recipients) (from|sent|in)|too fast|throttl|exceeded (the )?(hourly|daily|message) (limit|quota)|slow down|(try again|send|sending) (more )?slow(er|ly)|sending too"),
-            R(BounceReasons.MailboxFull, @"mailbox (is )?full|mail ?box.{0,20}\bfull\b|over (the )?(mailbox )?quota|quota (exceeded|full|has been exceeded)|exceeded (its |the |his |her )?(storage|quota|mailbox)|storage (allocation|limit|quota)|insufficient (mailbox |disk )?space|not enough (storage|space|disk space)|mailbox size limit|full mailbox|mailfolder is full|user is over|too much mail in|exceeds (its|the) (storage|quota|size)|disk quota"),
+            R(BounceReasons.MailboxFull, @"mailbox (has )?exceeded|mailbox (is )?full|mail ?box.{0,20}\bfull\b|over (the )?(mailbox )?quota|quota (exceeded|full|has been exceeded)|exceeded (its |the |his |her )?(storage|quota|mailbox)|storage (allocation|limit|quota)|insufficient (mailbox |disk )?space|not enough (storage|space|disk space)|mailbox size limit|full mailbox|mailfolder is full|user is over|too much mail in|exceeds (its|the) (storage|quota|size)|disk quota"),
             R(BounceReasons.SystemFull, @"insufficient system (storage|resources)|(mail )?system (is )?full|disk (is )?full|out of disk|no space left"),
             R(BounceReasons.MesgTooBig, @"message (size )?(is )?too (big|large)|message (size )?exceeds|size (limit|exceeds)|too large|exceeds (the )?(maximum|max) (message )?size|message length exceeds|mail size"),
             R(BounceReasons.HasMoved, @"has moved|moved to|address (has )?changed|no longer (at|with) (this|our)|forwarding address"),
-            R(BounceReasons.Suspend, @"(account|mailbox|user|address|recipient) (has been |is |was )?(temporarily )?(suspended|disabled|deactivated|inactive|frozen)|(domain|account|mailbox|service) .{0,40}\bis (currently |temporarily )?suspended|suspend(s|ed)? (the|its|his|her) (service|account)|(user|account|mailbox|recipient)\b.{0,60}\b(temporar(il)?y )?locked\b|suspended (account|mailbox|user)|(?<!temporarily )suspended by|disabled (account|mailbox|user)|deactivated|inactive (account|mailbox|user)|(account|mailbox) (has been |is )?(locked|closed|frozen|expired|blocked by the administrator)|no longer (active|in use|valid)|account (is )?unavailable|mailbox (is )?unavailable: account"),
-            R(BounceReasons.HostUnknown, @"host or domain name not found|(host|domain) (name )?(not found|unknown|does not exist|doesn.?t exist)|unknown (host|domain)|no such (host|domain)|name service error|unrouteable (mail )?domain|nxdomain|domain (is )?(invalid|not valid)|unresolvable|domain is not reachable|recipient domain .* not (found|exist)|dns (lookup )?(error|failure) for|cannot (find|resolve) (the )?domain|mail domain .* not"),
-            R(BounceReasons.UserUnknown, @"user ?(name )?(unknown|not found|doesn.?t exist|does not exist|not exist|invalid|not local)|unknown (user|recipient|local|address|mailbox|alias)|no such (user|recipient|mailbox|person|address|local user|account)|(mailbox|recipient|address|account|addressee) (not found|unknown|does not exist|doesn.?t exist|unavailable|invalid|not valid)|(invalid|bad|unknown) (recipient|mailbox|destination mailbox|address|user)|does not exist|not a valid (recipient|mailbox|user|address)|(?<!sender )address rejected\.?\s*$|(address|recipient) (couldn.?t|could not|cannot|can.?t) be found|no valid recipients?|address is possibly incorrect|(wasn.?t|was not|wasnt) found at the destination|recipient not found|invalid (final )?(delivery )?(userid|user id)|doesn.?t have an? .{0,40}account|unrouteable address|undeliverable address|mailbox not available|no mailbox|is not a known user|(user|recipient) is not (found|known)|couldn.?t find (the|any) (user|recipient|mailbox)|the email account that you tried to reach does not exist|no longer exists|not our customer|user not listed|account (not found|does not exist)|recipient not (found|recognized)|not listed in"),
-            R(BounceReasons.NotAccept, @"no mx (record|found)|no mail exchanger|couldn.?t find a mail exchanger|does not accept (e-?)?mail|not accepting (e-?)?mail|null ?mx|accepts no mail|no mail (is )?accepted"),
+            R(BounceReasons.Suspend, @"(account|mailbox)\b.{0,40}\bis (disabled|inactive|deactivated|suspended)|(recipient|user)('s)? account is (blocked|locked)|(account|mailbox|user|address|recipient) (has been |is |was )?(temporarily )?(suspended|disabled|deactivated|inactive|frozen)|(domain|account|mailbox|service) .{0,40}\bis (currently |temporarily )?suspended|suspend(s|ed)? (the|its|his|her) (service|account)|(user|account|mailbox|recipient)\b.{0,60}\b(temporar(il)?y )?locked\b|suspended (account|mailbox|user)|(?<!temporarily )suspended by|disabled (account|mailbox|user)|deactivated|inactive (account|mailbox|user)|(account|mailbox) (has been |is )?(locked|closed|frozen|expired|blocked by the administrator)|no longer (active|in use|valid)|account (is )?unavailable|mailbox (is )?unavailable: account"),
+            R(BounceReasons.HostUnknown, @"(domain|host) may not exist|(?<![@.\w])(?:[a-z0-9-]+\.)+[a-z]{2,} does not exist|host or domain name not found|(host|domain) (name )?(not found|unknown|does not exist|doesn.?t exist)|unknown (host|domain)|no such (host|domain)|name service error|unrouteable (mail )?domain|nxdomain|domain (is )?(invalid|not valid)|unresolvable|domain is not reachable|recipient domain .* not (found|exist)|dns (lookup )?(error|failure) for|cannot (find|resolve) (the )?domain|mail domain .* not"),
+            R(BounceReasons.UserUnknown, @"recipient address rejected: access denied|user ?(name )?(unknown|not found|doesn.?t exist|does not exist|not exist|invalid|not local)|unknown (user|recipient|local|address|mailbox|alias)|no such (user|recipient|mailbox|person|address|local user|account)|(mailbox|recipient|address|account|addressee) (not found|unknown|does not exist|doesn.?t exist|unavailable|invalid|not valid)|(invalid|bad|unknown) (recipient|mailbox|destination mailbox|address|user)|does not exist|not a valid (recipient|mailbox|user|address)|(?<!sender )address rejected\.?\s*$|(address|recipient) (couldn.?t|could not|cannot|can.?t) be found|no valid recipients?|address is possibly incorrect|(wasn.?t|was not|wasnt) found at the destination|recipient not found|invalid (final )?(delivery )?(userid|user id)|doesn.?t have an? .{0,40}account|unrouteable address|undeliverable address|mailbox not available|no mailbox|is not a known user|(user|recipient) is not (found|known)|couldn.?t find (the|any) (user|recipient|mailbox)|the email account that you tried to reach does not exist|no longer exists|not our customer|user not listed|account (not found|does not exist)|recipient not (found|recognized)|not listed in"),
+            R(BounceReasons.NotAccept, @"no smtp service|no mx (record|found)|no mail exchanger|couldn.?t find a mail exchanger|does not accept (e-?)?mail|not accepting (e-?)?mail|null ?mx|accepts no mail|no mail (is )?accepted"),
             R(BounceReasons.FailedStartTls, @"starttls|tls (is )?required|must (issue|use) (a )?starttls|encryption required|requires? (a )?secure connection"),
-            R(BounceReasons.SecurityError, @"authentication (is )?required|must authenticate|authentication failed|not authenticated|auth(entication)? (credentials )?invalid|security (policy|violation)|submission requires"),
-            R(BounceReasons.SpamDetected, @"spam(?!haus|cop|rats)|junk|\bscore\b.{0,30}\b(over|exceeds?|above|too high)|\buce\b|unsolicited|bulk (mail|email)|content (filter|was rejected)|message content rejected|looks like (spam|junk)|scored too high|gtube|classified as|suspicious (content|message)"),
+            R(BounceReasons.SecurityError, @"turn on (smtp )?authentication|smtp auth(entication)? (is )?required|authentication (is )?required|must authenticate|authentication failed|not authenticated|auth(entication)? (credentials )?invalid|security (policy|violation)|submission requires"),
+            R(BounceReasons.SpamDetected, @"(black|block)listed (url|link|domain)s? in (the )?(message|body|content)|\buribl\b|\bsurbl\b|spam(?!haus|cop|rats)|junk|\bscore\b.{0,30}\b(over|exceeds?|above|too high)|\buce\b|unsolicited|bulk (mail|email)|content (filter|was rejected)|message content rejected|looks like (spam|junk)|scored too high|gtube|classified as|suspicious (content|message)"),
             R(BounceReasons.Suppressed, @"suppression list|suppressed (address|recipient)|on (the|a|our) suppression"),
             R(BounceReasons.Blocked, @"block(ed|list)|black ?list|deny ?list|\brbl\b|dnsbl|spamhaus|spamcop|sorbs|barracuda|mailspike|listed (in|on|at|by)|client host rejected|access (denied|forbidden)|connection refused by|(your|the sending|sender) ip|ip address .* (rejected|not allowed|refused)|refused to talk|not allowed to send|connections? (from|not) .* (rejected|accepted)|invalid ip|poor reputation|banned|rejected because .* ip"),
             R(BounceReasons.Rejected, @"sender was rejected|sender (address )?(rejected|denied|refused|not allowed|verify failed|unknown|invalid)|(domain of )?sender address|envelope (from|sender)|mail from (address )?(rejected|refused|denied)|from address|return path|bad sender|sender domain|invalid sender|sender is not"),
@@ -163,7 +164,7 @@ namespace MailOps.Core.Bounces
             var decided = Decide(byText, byCode, command);
             if (decided != null)
             {
-                decided = AdjustForStage(decided, byCode, command);
+                decided = AdjustForStage(decided, byCode, command, text);
                 if (decided == BounceReasons.HostUnknown && statusCode != null && statusCode.StartsWith("4.", StringComparison.Ordinal))
                 {
                     // a temporary DNS failure says nothing about whether the domain exists
@@ -316,7 +317,8 @@ namespace MailOps.Core.Bounces
             + @"|after (?:pipelined )?(?<c>rcpt to|rcpt|mail from|mail|end of data|data|initial connection|helo|ehlo|starttls|auth)\b"
             + @"|did not like our (?<c>rcpt to|mail from|final data|data|helo|ehlo)\b"
             + @"|smtp command:? (?<c>rcpt|mail|data|helo|ehlo)\b"
-            + @"|(?<c>rcpt to|mail from|data) command (?:failed|rejected)",
+            + @"|(?<c>rcpt to|mail from|data) command (?:failed|rejected)"
+            + @"|\[(?<c>rcpt_to|mail_from|data)\]",
             RegexOptions.IgnoreCase | RegexOptions.CultureInvariant);
 
         private static readonly Regex TranscriptCommand = new Regex(@">>>\s*(?<c>ehlo|helo|mail from|mail|rcpt to|rcpt|data|bdat|starttls|auth)\b", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant);
@@ -380,10 +382,15 @@ namespace MailOps.Core.Bounces
         /// words that were not the answer to RCPT TO come from a filter that read the message (filtered), unless the
         /// status code itself says the address is unknown.
         /// </summary>
-        private static string AdjustForStage(string reason, string? byCode, SmtpStage command)
+        // a refusal that names the connecting client (its IP, its network, its provider) is about the client, whatever the stage
+        private static readonly Regex ClientWords = new Regex(@"\b(your|client|sending|connecting) (ip|host|network|server)\b|\bisp\b|dynamic ip|\bdnsbl\b|\brbl\b",
+            RegexOptions.IgnoreCase | RegexOptions.CultureInvariant);
+
+        private static string AdjustForStage(string reason, string? byCode, SmtpStage command, string text)
         {
             if (command == SmtpStage.MailFrom && (reason == BounceReasons.UserUnknown || reason == BounceReasons.HostUnknown || reason == BounceReasons.SpamDetected
-                || reason == BounceReasons.Blocked || reason == BounceReasons.PolicyViolation || reason == BounceReasons.OnHold))
+                || reason == BounceReasons.PolicyViolation || reason == BounceReasons.OnHold
+                || (reason == BounceReasons.Blocked && !ClientWords.IsMatch(text))))
             {
                 return BounceReasons.Rejected;
             }
