@@ -267,7 +267,7 @@ namespace MailOps.Core.Bounces
         private static List<BounceRecord> ParseDsn(string dsn, string humanText, MimeMessage message, string? originalSender, string? originalId, string? bounceId, string? source)
         {
             var result = new List<BounceRecord>();
-            var groups = Regex.Split(dsn.Replace("\r\n", "\n").Trim(), @"\n[ \t]*\n").Select(ParseFields).ToList();
+            var groups = Regex.Split(dsn.Replace("\r\n", "\n").Trim(), @"\n[ \t]*\n").SelectMany(SplitRecipientBlocks).Select(ParseFields).ToList();
             var perMessage = groups.FirstOrDefault() ?? new Dictionary<string, string>();
             var reportingMta = Field(perMessage, "Reporting-MTA");
             var arrival = Field(perMessage, "Arrival-Date");
@@ -344,6 +344,34 @@ namespace MailOps.Core.Bounces
             }
 
             return result;
+        }
+
+        /// <summary>
+        /// Some MTAs write the per-recipient blocks of a DSN without the blank line between them: a second
+        /// Final-Recipient (with its Original-Recipient just before it) starts a new block.
+        /// </summary>
+        private static IEnumerable<string> SplitRecipientBlocks(string block)
+        {
+            var lines = block.Split('\n');
+            var current = new List<string>();
+            var seenFinal = false;
+            for (var i = 0; i < lines.Length; i++)
+            {
+                var isFinal = Regex.IsMatch(lines[i], @"^Final-Recipient:", RegexOptions.IgnoreCase);
+                var isOriginalBeforeFinal = Regex.IsMatch(lines[i], @"^Original-Recipient:", RegexOptions.IgnoreCase)
+                    && i + 1 < lines.Length && Regex.IsMatch(lines[i + 1], @"^Final-Recipient:", RegexOptions.IgnoreCase);
+                if (seenFinal && (isOriginalBeforeFinal || (isFinal && !(i > 0 && Regex.IsMatch(lines[i - 1], @"^Original-Recipient:", RegexOptions.IgnoreCase)))))
+                {
+                    yield return string.Join("\n", current);
+                    current.Clear();
+                    seenFinal = false;
+                }
+
+                seenFinal |= isFinal;
+                current.Add(lines[i]);
+            }
+
+            yield return string.Join("\n", current);
         }
 
         private static List<BounceRecord> ParseNonStandard(MimeMessage message, string humanText, MimeMessage? original, string? originalSender, string? originalId, string? bounceId, string? source)
