@@ -83,7 +83,7 @@ namespace MailOps.Core.Bounces
             R(BounceReasons.Expired, @"did not accept our requests? to connect|host not reachable"),
             R(BounceReasons.NetworkError, @"name service error.*try again|host not found, try again|temporary failure in name resolution|lost connection with"),
             R(BounceReasons.Blocked, @"refused to talk to me|not accepting connections|smtp server of your (isp|provider)|use your (isp|provider).{0,4} (smtp|mail|outgoing) server"),
-            R(BounceReasons.Rejected, @"(sender|from|your) (e-?mail )?address (has been|is) (blacklisted|blocked|banned|denied)|sending to/from an address|purported responsible address"),
+            R(BounceReasons.Rejected, @"(sender|from|your) (e-?mail )?address (has been|is) (blacklisted|blocked|banned|denied)|sending to/from an address|purported responsible address|from:? domain is invalid|provide a valid from\b"),
             R(BounceReasons.SystemError, @"unable to contact ldap|currently unavailable|loops back to myself"),
             R(BounceReasons.NotCompliantRfc, @"duplicate (header|[a-z-]+ header)|too many ([a-z-]+ )?header (fields|lines)|header (field )?(appears|occurs) (more than once|multiple times)"),
             R(BounceReasons.Filtered, @"blocked by the recipient|recipient (has )?blocked (you|the sender|your)|\buser reject|refuses? to (receive|accept) (this|your|the) (mail|message)|recipient preferences|message filtered|rejected (due to|by) user rules|only accepting mail from"),

@@ -414,6 +414,20 @@ namespace MailOps.Core.Bounces
                 var reply = BounceClassifier.FindReplyCode(text);
                 // Google Groups refuses a post (no such group, or no permission to post) in the sender's own language
                 var reason = googleGroupRefusal ? BounceReasons.Rejected : BounceClassifier.Classify(text, status, reply);
+                if (recipients.Count == 1 && (reason == BounceReasons.OnHold || reason == BounceReasons.Undefined))
+                {
+                    // the lines after the address say nothing: some MTAs give the error above the recipient list
+                    var wider = BounceClassifier.Normalize(ErrorText(humanText) + "\n" + window);
+                    var widerReason = BounceClassifier.Classify(wider, BounceClassifier.FindStatusCode(wider), BounceClassifier.FindReplyCode(wider));
+                    if (widerReason != BounceReasons.OnHold && widerReason != BounceReasons.Undefined)
+                    {
+                        text = wider;
+                        status = BounceClassifier.FindStatusCode(wider);
+                        reply = BounceClassifier.FindReplyCode(wider);
+                        reason = widerReason;
+                    }
+                }
+
                 var remote = Regex.Match(text, @"(?:host|server|mta)\s+([A-Za-z0-9.-]+\.[A-Za-z]{2,})(?:\s*\[[0-9a-fA-F.:]+\])?\s+(?:said|says|replied)", RegexOptions.IgnoreCase);
                 result.Add(new BounceRecord(BounceKind.NonStandard, rcpt, "failed", reply, status, text.Length > 0 ? Truncate(text, 1000) : null,
                     remote.Success ? remote.Groups[1].Value : null, message.Date == DateTimeOffset.MinValue ? (DateTimeOffset?)null : message.Date,
@@ -502,7 +516,7 @@ namespace MailOps.Core.Bounces
         private static string ErrorText(string text)
         {
             var lines = text.Split('\n').Select(l => l.Trim()).Where(l => l.Length > 0).ToList();
-            var useful = lines.Where(l => Regex.IsMatch(l, @"\b[245]\d\d\b|\b[245]\.\d{1,3}\.\d{1,3}\b|error|fail|reject|denied|unknown|not found|does not exist|full|quota|timed? ?out|refused|blocked|spam|expired|invalid|unavailable|suspend|disabled|policy", RegexOptions.IgnoreCase)).Take(12).ToList();
+            var useful = lines.Where(l => Regex.IsMatch(l, @"\b[245]\d\d\b|\b[245]\.\d{1,3}\.\d{1,3}\b|error|fail|reject|denied|unknown|not found|not listed|no such|does not exist|doesn.?t exist|full|quota|timed? ?out|refused|blocked|spam|expired|invalid|unavailable|suspend|disabled|policy", RegexOptions.IgnoreCase)).Take(12).ToList();
             return string.Join("\n", useful.Count > 0 ? useful : lines.Take(12));
         }
 
