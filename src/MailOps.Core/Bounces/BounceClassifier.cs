@@ -82,32 +82,36 @@ namespace MailOps.Core.Bounces
         {
             R(BounceReasons.Expired, @"did not accept our requests? to connect|host not reachable"),
             R(BounceReasons.NetworkError, @"name service error.*try again|host not found, try again|temporary failure in name resolution|lost connection with"),
-            R(BounceReasons.Blocked, @"refused to talk to me|not accepting connections"),
-            R(BounceReasons.SystemError, @"unable to contact ldap|currently unavailable"),
-            R(BounceReasons.NoRelaying, @"relay(ing)? (access )?(is )?(denied|not (permitted|allowed))|not permitted to relay|unable to relay|relay not permitted|we do not relay|relaying (mail )?(to|from) .* (is )?(not allowed|denied|prohibited)|no relaying"),
+            R(BounceReasons.Blocked, @"refused to talk to me|not accepting connections|smtp server of your (isp|provider)|use your (isp|provider).{0,4} (smtp|mail|outgoing) server"),
+            R(BounceReasons.Rejected, @"(sender|from|your) (e-?mail )?address (has been|is) (blacklisted|blocked|banned|denied)|sending to/from an address|purported responsible address|from:? domain is invalid|provide a valid from\b"),
+            R(BounceReasons.SystemError, @"unable to contact ldap|currently unavailable|loops back to myself"),
+            R(BounceReasons.NotCompliantRfc, @"duplicate (header|[a-z-]+ header)|too many ([a-z-]+ )?header (fields|lines)|header (field )?(appears|occurs) (more than once|multiple times)"),
+            R(BounceReasons.Filtered, @"blocked by the recipient|recipient (has )?blocked (you|the sender|your)|\buser reject|refuses? to (receive|accept) (this|your|the) (mail|message)|recipient preferences|message filtered|rejected (due to|by) user rules|only accepting mail from"),
+            R(BounceReasons.NoRelaying, @"relay(ing)? (access )?(is )?(denied|not (permitted|allowed))|not (configured|allowed|permitted|authorized) to relay|not permitted to relay|unable to relay|relay not permitted|we do not relay|relaying (mail )?(to|from) .* (is )?(not allowed|denied|prohibited)|no relaying"),
             R(BounceReasons.VirusDetected, @"\bvirus\b|malware|infected|\btrojan\b|phishing attachment"),
             R(BounceReasons.AuthFailure, @"\bspf\b|sender policy framework|\bdkim\b|\bdmarc\b|domainkeys|authentication checks? fail|not (authorized|allowed) to send (mail )?(from|on behalf)|failed (spf|dkim|dmarc)|unauthenticated (email|mail)"),
             R(BounceReasons.RequirePtr, @"reverse (dns|lookup|hostname|dns lookup)|\bptr\b|\brdns\b|no reverse|client host .* (not found|unknown)|cannot find your hostname|hostname (is )?not (found|resolvable)|does not have a reverse|dns hostname|client host rejected: cannot find"),
             R(BounceReasons.BadReputation, @"reputation|unexpected volume or user complaints|sender score"),
-            R(BounceReasons.TooManyConn, @"connection rate limit|too many recipients|too many (connections|concurrent|simultaneous|sessions|smtp sessions)|connection (limit|rate) exceeded|maximum (number of )?connections"),
-            R(BounceReasons.Speeding, @"rate.?limit|sending rate|too (many|much) (mail|messages|emails|recipients) (from|sent|in)|too fast|throttl|exceeded (the )?(hourly|daily|message) (limit|quota)|slow down|sending too"),
-            R(BounceReasons.MailboxFull, @"mailbox (is )?full|mail ?box.{0,20}\bfull\b|over (the )?(mailbox )?quota|quota (exceeded|full|has been exceeded)|exceeded (its |the |his |her )?(storage|quota|mailbox)|storage (allocation|limit|quota)|insufficient (mailbox )?space|not enough (storage|space)|mailbox size limit|full mailbox|mailfolder is full|user is over|too much mail in|exceeds (its|the) (storage|quota|size)|disk quota"),
+            R(BounceReasons.TooManyConn, @"frequency limit|connection rate limit|too many recipients|too many (connections|concurrent|simultaneous|sessions|smtp sessions)|connection (limit|rate) exceeded|maximum (number of )?connections"),
+            R(BounceReasons.Speeding, @"rate.?limit|sending rate|too (many|much) (mail|messages|emails|recipients) (from|sent|in)|too fast|throttl|exceeded (the )?(hourly|daily|message) (limit|quota)|slow down|(try again|send|sending) (more )?slow(er|ly)|sending too"),
+            R(BounceReasons.MailboxFull, @"mailbox (has )?exceeded|mailbox (is )?full|mail ?box.{0,20}\bfull\b|over (the )?(mailbox )?quota|quota (exceeded|full|has been exceeded)|exceeded (its |the |his |her )?(storage|quota|mailbox)|storage (allocation|limit|quota)|insufficient (mailbox |disk )?space|not enough (storage|space|disk space)|mailbox size limit|full mailbox|mailfolder is full|user is over|too much mail in|exceeds (its|the) (storage|quota|size)|disk quota"),
             R(BounceReasons.SystemFull, @"insufficient system (storage|resources)|(mail )?system (is )?full|disk (is )?full|out of disk|no space left"),
             R(BounceReasons.MesgTooBig, @"message (size )?(is )?too (big|large)|message (size )?exceeds|size (limit|exceeds)|too large|exceeds (the )?(maximum|max) (message )?size|message length exceeds|mail size"),
             R(BounceReasons.HasMoved, @"has moved|moved to|address (has )?changed|no longer (at|with) (this|our)|forwarding address"),
-            R(BounceReasons.Suspend, @"(account|mailbox|user|address|recipient) (has been |is |was )?(temporarily )?(suspended|disabled|deactivated|inactive|frozen)|suspended (account|mailbox|user)|(?<!temporarily )suspended by|disabled (account|mailbox|user)|deactivated|inactive (account|mailbox|user)|(account|mailbox) (has been |is )?(locked|closed|frozen|expired|blocked by the administrator)|no longer (active|in use|valid)|account (is )?unavailable|mailbox (is )?unavailable: account"),
-            R(BounceReasons.HostUnknown, @"host or domain name not found|(host|domain) (name )?(not found|unknown|does not exist|doesn.?t exist)|unknown (host|domain)|no such (host|domain)|name service error|unrouteable (mail )?domain|nxdomain|domain (is )?(invalid|not valid)|unresolvable|domain is not reachable|recipient domain .* not (found|exist)|dns (lookup )?(error|failure) for|cannot (find|resolve) (the )?domain|mail domain .* not"),
-            R(BounceReasons.UserUnknown, @"user ?(name )?(unknown|not found|doesn.?t exist|does not exist|not exist|invalid|not local)|unknown (user|recipient|local|address|mailbox|alias)|no such (user|recipient|mailbox|person|address|local user|account)|(mailbox|recipient|address|account|addressee) (not found|unknown|does not exist|doesn.?t exist|unavailable|invalid|not valid)|(invalid|bad|unknown) (recipient|mailbox|destination mailbox|address|user)|does not exist|not a valid (recipient|mailbox|user|address)|(?<!sender )address rejected\.?\s*$|(address|recipient) (couldn.?t|could not|cannot|can.?t) be found|no valid recipients?|address is possibly incorrect|(wasn.?t|was not|wasnt) found at the destination|recipient not found|invalid (final )?(delivery )?(userid|user id)|doesn.?t have an? .{0,40}account|unrouteable address|undeliverable address|mailbox not available|no mailbox|is not a known user|(user|recipient) is not (found|known)|couldn.?t find (the|any) (user|recipient|mailbox)|the email account that you tried to reach does not exist|no longer exists|not our customer|user not listed|account (not found|does not exist)|recipient not (found|recognized)|not listed in"),
-            R(BounceReasons.NotAccept, @"no mx (record|found)|no mail exchanger|couldn.?t find a mail exchanger|does not accept (e-?)?mail|not accepting (e-?)?mail|null ?mx|accepts no mail|no mail (is )?accepted"),
+            R(BounceReasons.Suspend, @"(account|mailbox)\b.{0,40}\bis (disabled|inactive|deactivated|suspended)|(recipient|user)('s)? account is (blocked|locked)|(account|mailbox|user|address|recipient) (has been |is |was )?(temporarily )?(suspended|disabled|deactivated|inactive|frozen)|(domain|account|mailbox|service) .{0,40}\bis (currently |temporarily )?suspended|suspend(s|ed)? (the|its|his|her) (service|account)|(user|account|mailbox|recipient)\b.{0,60}\b(temporar(il)?y )?locked\b|suspended (account|mailbox|user)|(?<!temporarily )suspended by|disabled (account|mailbox|user)|deactivated|inactive (account|mailbox|user)|(account|mailbox) (has been |is )?(locked|closed|frozen|expired|blocked by the administrator)|no longer (active|in use|valid)|account (is )?unavailable|mailbox (is )?unavailable: account"),
+            R(BounceReasons.HostUnknown, @"(domain|host) may not exist|(?<![@.\w])(?:[a-z0-9-]+\.)+[a-z]{2,} does not exist|host or domain name not found|(host|domain) (name )?(not found|unknown|does not exist|doesn.?t exist)|unknown (host|domain)|no such (host|domain)|name service error|unrouteable (mail )?domain|nxdomain|domain (is )?(invalid|not valid)|unresolvable|domain is not reachable|recipient domain .* not (found|exist)|dns (lookup )?(error|failure) for|cannot (find|resolve) (the )?domain|mail domain .* not"),
+            R(BounceReasons.UserUnknown, @"recipient address rejected: access denied|user ?(name )?(unknown|not found|doesn.?t exist|does not exist|not exist|invalid|not local)|unknown (user|recipient|local|address|mailbox|alias)|no such (user|recipient|mailbox|person|address|local user|account)|(mailbox|recipient|address|account|addressee) (not found|unknown|does not exist|doesn.?t exist|unavailable|invalid|not valid)|(invalid|bad|unknown) (recipient|mailbox|destination mailbox|address|user)|does not exist|not a valid (recipient|mailbox|user|address)|(?<!sender )address rejected\.?\s*$|(address|recipient) (couldn.?t|could not|cannot|can.?t) be found|no valid recipients?|address is possibly incorrect|(wasn.?t|was not|wasnt) found at the destination|recipient not found|invalid (final )?(delivery )?(userid|user id)|doesn.?t have an? .{0,40}account|unrouteable address|undeliverable address|mailbox not available|no mailbox|is not a known user|(user|recipient) is not (found|known)|couldn.?t find (the|any) (user|recipient|mailbox)|the email account that you tried to reach does not exist|no longer exists|not our customer|user not listed|account (not found|does not exist)|recipient not (found|recognized)|not listed in"),
+            R(BounceReasons.NotAccept, @"no smtp service|no mx (record|found)|no mail exchanger|couldn.?t find a mail exchanger|does not accept (e-?)?mail|not accepting (e-?)?mail|null ?mx|accepts no mail|no mail (is )?accepted"),
             R(BounceReasons.FailedStartTls, @"starttls|tls (is )?required|must (issue|use) (a )?starttls|encryption required|requires? (a )?secure connection"),
-            R(BounceReasons.SecurityError, @"authentication (is )?required|must authenticate|authentication failed|not authenticated|auth(entication)? (credentials )?invalid|security (policy|violation)|submission requires"),
-            R(BounceReasons.SpamDetected, @"spam|junk|\buce\b|unsolicited|bulk (mail|email)|content (filter|was rejected)|message content rejected|looks like (spam|junk)|scored too high|gtube|classified as|suspicious (content|message)"),
+            R(BounceReasons.SecurityError, @"turn on (smtp )?authentication|smtp auth(entication)? (is )?required|authentication (is )?required|must authenticate|authentication failed|not authenticated|auth(entication)? (credentials )?invalid|security (policy|violation)|submission requires"),
+            R(BounceReasons.SpamDetected, @"(black|block)listed (url|link|domain)s? in (the )?(message|body|content)|\buribl\b|\bsurbl\b|spam(?!haus|cop|rats)|junk|\bscore\b.{0,30}\b(over|exceeds?|above|too high)|\buce\b|unsolicited|bulk (mail|email)|content (filter|was rejected)|message content rejected|looks like (spam|junk)|scored too high|gtube|classified as|suspicious (content|message)"),
+            R(BounceReasons.Suppressed, @"suppression list|suppressed (address|recipient)|on (the|a|our) suppression"),
             R(BounceReasons.Blocked, @"block(ed|list)|black ?list|deny ?list|\brbl\b|dnsbl|spamhaus|spamcop|sorbs|barracuda|mailspike|listed (in|on|at|by)|client host rejected|access (denied|forbidden)|connection refused by|(your|the sending|sender) ip|ip address .* (rejected|not allowed|refused)|refused to talk|not allowed to send|connections? (from|not) .* (rejected|accepted)|invalid ip|poor reputation|banned|rejected because .* ip"),
             R(BounceReasons.Rejected, @"sender was rejected|sender (address )?(rejected|denied|refused|not allowed|verify failed|unknown|invalid)|(domain of )?sender address|envelope (from|sender)|mail from (address )?(rejected|refused|denied)|from address|return path|bad sender|sender domain|invalid sender|sender is not"),
             R(BounceReasons.PolicyViolation, @"polic(y|ies)|not accepted for .* reasons|violat|prohibited|not permitted|administrative(ly)? (prohibited|denied)|forbidden"),
             R(BounceReasons.NotCompliantRfc, @"rfc ?5322|rfc ?2822|not compliant|non-compliant|rfc compliance|multiple (from|date|subject) (headers|fields)"),
             R(BounceReasons.ContentError, @"header|improperly.?formatted|malformed|invalid (message|content|mime|character)|8-?bit|binary content|line too long|bare lf"),
-            R(BounceReasons.SyntaxError, @"syntax error|command (unrecognized|not recognized)|bad sequence of commands|unrecognized command|parameter (not recognized|syntax)"),
+            R(BounceReasons.SyntaxError, @"syntax error|command (unrecognized|not recognized)|(bad|improper|wrong) sequence of commands|out of sequence|unrecognized command|parameter (not recognized|syntax)"),
             R(BounceReasons.MailerError, @"mailer (error|program)|command died|exit (status|code)|procmail|pipe to |\|.*returned|local delivery failed|unknown mailer error"),
             R(BounceReasons.Expired, @"will be retried|retry (period|time)|has been delayed|deliver(y|ing) (time|period)? ?(has )?expired|message expired|retry time(out)? (not reached|exceeded)|(could not|couldn.?t|unable to) (be )?deliver(ed)? .* (for|within|after) [0-9]+ (days|hours)|too (long|many retries)|giving up|time limit|expired|undeliverable for|maximum time|queue (lifetime|time)"),
             R(BounceReasons.NetworkError, @"timed? ?out|time-?out|connection (refused|reset|closed|lost|failed|dropped)|lost connection|no route to host|network (is )?unreachable|could not connect|unable to connect|cannot connect|temporary failure in name resolution|name server (timeout|failure)|dns (timeout|temporary)|servfail|no answer|conversation with .* (failed|timed)|host is down|connect to .* failed|broken pipe|tls handshake|routing loop|mail loop|too many hops"),
@@ -142,35 +146,54 @@ namespace MailOps.Core.Bounces
                 replyCode = m.Success ? int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) : 0;
             }
 
-            // the clearest codes win over words
-            switch (statusCode)
-            {
-                case var s when s != null && Regex.IsMatch(s, @"^[45]\.7\.(2[3-9]|20|21|22)$"):
-                    return s.EndsWith(".25", StringComparison.Ordinal) ? BounceReasons.RequirePtr : s.EndsWith(".27", StringComparison.Ordinal) ? BounceReasons.NotAccept : BounceReasons.AuthFailure;
-            }
-
+            var command = SmtpCommand(stageText);
+            string? byText = null;
             if (text.Length > 0)
             {
                 foreach (var (reason, pattern) in TextRules)
                 {
                     if (pattern.IsMatch(text))
                     {
-                        var adjusted = AdjustForStage(reason, stageText);
-                        if (adjusted == BounceReasons.HostUnknown && statusCode != null && statusCode.StartsWith("4.", StringComparison.Ordinal))
-                        {
-                            // a temporary DNS failure says nothing about whether the domain exists
-                            adjusted = BounceReasons.NetworkError;
-                        }
-
-                        return adjusted;
+                        byText = reason;
+                        break;
                     }
                 }
             }
 
             var byCode = FromStatusCode(statusCode);
-            if (byCode != null)
+            var decided = Decide(byText, byCode, command);
+            if (decided != null)
             {
-                return byCode;
+                decided = AdjustForStage(decided, byCode, command, text);
+                if (decided == BounceReasons.HostUnknown && statusCode != null && statusCode.StartsWith("4.", StringComparison.Ordinal))
+                {
+                    // a temporary DNS failure says nothing about whether the domain exists
+                    decided = BounceReasons.NetworkError;
+                }
+
+                return decided;
+            }
+
+            if (Regex.IsMatch(text, @"^x-unix;", RegexOptions.IgnoreCase))
+            {
+                // a local delivery program's exit status (Diagnostic-Code: X-Unix; 255)
+                return BounceReasons.MailerError;
+            }
+
+            if (AwayWords.IsMatch(text))
+            {
+                return BounceReasons.Vacation;
+            }
+
+            if (command == SmtpStage.Connect || command == SmtpStage.Helo)
+            {
+                // refused before any mail was offered: the client (its address or its name) was turned away
+                return BounceReasons.Blocked;
+            }
+
+            if (command == SmtpStage.MailFrom && (text.Length > 0 || replyCode >= 500))
+            {
+                return BounceReasons.Rejected;
             }
 
             return replyCode switch
@@ -179,28 +202,200 @@ namespace MailOps.Core.Bounces
                 450 => BounceReasons.SystemError,
                 451 => BounceReasons.SystemError,
                 452 => BounceReasons.SystemFull,
+                >= 500 and <= 504 => BounceReasons.SyntaxError, // command not understood or out of sequence
                 552 => BounceReasons.MailboxFull,
+                556 => BounceReasons.NotAccept,                  // RFC 7504: the domain does not accept mail
                 553 => BounceReasons.UserUnknown,
                 _ => text.Length > 0 || replyCode > 0 || statusCode != null ? BounceReasons.OnHold : BounceReasons.Undefined,
             };
         }
 
-        private static readonly Regex AfterMailFrom = new Regex(@"after mail from|in reply to mail from|mail from command|smtp command:? mail\b|rejected (the )?sender|\[mail_from\]", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant);
-        private static readonly Regex AfterData = new Regex(@"after end of data|in reply to end of data|end of data command|after data|in reply to data|smtp command:? data\b|-+smtp command data", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant);
+        // an auto-reply's own words, when that is all a diagnostic says
+        private static readonly Regex AwayWords = new Regex(
+            @"\b(i am|i'm|i will be|i'll be)\b.{0,30}\b(away|out of (the )?office|on (vacation|holiday|leave)|travell?ing|out of town)\b",
+            RegexOptions.IgnoreCase | RegexOptions.CultureInvariant);
+
+        /// <summary>Reasons a status code names too vaguely to stand against the server's words.</summary>
+        private static readonly HashSet<string> VagueByCode = new HashSet<string>
+        {
+            BounceReasons.SystemError, BounceReasons.SecurityError, BounceReasons.NetworkError, BounceReasons.Expired,
+            BounceReasons.OnHold, BounceReasons.Undefined,
+        };
 
         /// <summary>
-        /// The SMTP stage changes the meaning: a refusal at MAIL FROM concerns the sender (rejected); an unknown user
-        /// reported only after DATA comes from a content filter, not from the mailbox (filtered).
+        /// Reasons in the order in which they win when the words and the code disagree: the ones about the
+        /// recipient's mailbox first, then the address, then the message, then the sending host.
         /// </summary>
-        private static string AdjustForStage(string reason, string text)
+        private static readonly string[] Precedence =
         {
-            if (AfterMailFrom.IsMatch(text) && (reason == BounceReasons.UserUnknown || reason == BounceReasons.HostUnknown || reason == BounceReasons.SpamDetected
-                || reason == BounceReasons.Blocked || reason == BounceReasons.PolicyViolation || reason == BounceReasons.OnHold))
+            BounceReasons.MailboxFull, BounceReasons.MesgTooBig, BounceReasons.ExceedLimit, BounceReasons.Suspend, BounceReasons.HasMoved,
+            BounceReasons.NoRelaying, BounceReasons.AuthFailure, BounceReasons.UserUnknown, BounceReasons.Filtered, BounceReasons.RequirePtr,
+            BounceReasons.NotCompliantRfc, BounceReasons.BadReputation, BounceReasons.ContentError, BounceReasons.Rejected,
+            BounceReasons.HostUnknown, BounceReasons.SpamDetected, BounceReasons.Speeding, BounceReasons.TooManyConn, BounceReasons.Blocked,
+        };
+
+        private static int Rank(string reason)
+        {
+            var i = Array.IndexOf(Precedence, reason);
+            return i < 0 ? int.MaxValue : i;
+        }
+
+        /// <summary>
+        /// Words and code together. A precise code (mailbox full, message too big, sender rejected...) stands unless the
+        /// words name a reason that comes first in <see cref="Precedence"/>; a vague code (system error, security
+        /// error, x.0.0) gives way to the words; "unknown user/host" codes give way only to words that explain the
+        /// refusal otherwise (a block, a rejected sender, a full mailbox, a DNS failure).
+        /// </summary>
+        private static string? Decide(string? byText, string? byCode, SmtpStage command)
+        {
+            if (byCode == null)
+            {
+                return byText;
+            }
+
+            if (byText == null || byText == byCode)
+            {
+                return byCode;
+            }
+
+            if (VagueByCode.Contains(byCode))
+            {
+                return byText;
+            }
+
+            if (IsSizeReason(byText) && IsSizeReason(byCode))
+            {
+                // both say "too big": the code tells which limit (message size or administrative limit)
+                return byCode;
+            }
+
+            if (byCode == BounceReasons.UserUnknown)
+            {
+                return Rank(byText) < Rank(byCode) || byText == BounceReasons.Blocked || byText == BounceReasons.Rejected
+                    || byText == BounceReasons.NotAccept || byText == BounceReasons.Filtered ? byText : byCode;
+            }
+
+            if (byCode == BounceReasons.HostUnknown)
+            {
+                return Rank(byText) < Rank(byCode) || byText == BounceReasons.NetworkError || byText == BounceReasons.NotAccept ? byText : byCode;
+            }
+
+            if (byCode == BounceReasons.Filtered)
+            {
+                // x.2.0 / x.2.1 say only "the mailbox would not take it": "unknown user" words make it a refusal of the
+                // recipient at RCPT and a filter after it; other words say more than the code
+                return byText == BounceReasons.UserUnknown ? (command == SmtpStage.RcptTo ? byText : byCode) : byText;
+            }
+
+            if (byText == BounceReasons.UserUnknown)
+            {
+                // "does not exist" may be about the sender's domain or anything else; a precise code says what, except
+                // when the words answered RCPT TO (or the code is x.1.10, which Microsoft uses for unknown recipients)
+                return command == SmtpStage.RcptTo || byCode == BounceReasons.NotAccept ? byText : byCode;
+            }
+
+            return Rank(byText) < Rank(byCode) ? byText : byCode;
+        }
+
+        private static bool IsSizeReason(string reason) => reason == BounceReasons.MesgTooBig || reason == BounceReasons.ExceedLimit;
+
+        /// <summary>The SMTP step at which the remote server refused, as far as the bounce tells.</summary>
+        internal enum SmtpStage
+        {
+            Unknown,
+            Connect,
+            Helo,
+            MailFrom,
+            RcptTo,
+            Data,
+        }
+
+        // "in reply to RCPT TO command" (Postfix), "after RCPT TO:" / "after end of data" (Exim), "did not like our RCPT TO"
+        // (qmail-like), "SMTP command: RCPT", ">>> DATA" followed by "<<< 550 ..." (Sendmail transcripts).
+        private static readonly Regex StageWords = new Regex(
+            @"in reply to (?:the )?(?<c>rcpt to|rcpt|mail from|mail|end of data|data|helo|ehlo|starttls|auth|quit)\b"
+            + @"|after (?:pipelined )?(?<c>rcpt to|rcpt|mail from|mail|end of data|data|initial connection|helo|ehlo|starttls|auth)\b"
+            + @"|did not like our (?<c>rcpt to|mail from|final data|data|helo|ehlo)\b"
+            + @"|smtp command:? (?<c>rcpt|mail|data|helo|ehlo)\b"
+            + @"|(?<c>rcpt to|mail from|data) command (?:failed|rejected)"
+            + @"|\[(?<c>rcpt_to|mail_from|data)\]",
+            RegexOptions.IgnoreCase | RegexOptions.CultureInvariant);
+
+        private static readonly Regex TranscriptCommand = new Regex(@">>>\s*(?<c>ehlo|helo|mail from|mail|rcpt to|rcpt|data|bdat|starttls|auth)\b", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant);
+
+        private static readonly Regex StagePhrases = new Regex(
+            @"(?<mail>sender was rejected|rejected the sender|sender address rejected)|(?<helo>my name was rejected|helo command rejected|greeting)|(?<rcpt>does not like recipient|recipient address rejected)",
+            RegexOptions.IgnoreCase | RegexOptions.CultureInvariant);
+
+        internal static SmtpStage SmtpCommand(string text)
+        {
+            var m = StageWords.Match(text);
+            if (m.Success)
+            {
+                return StageOf(m.Groups["c"].Value);
+            }
+
+            // a transcript: the last command sent before the refusal
+            var last = TranscriptCommand.Matches(text).Cast<Match>().LastOrDefault();
+            if (last != null)
+            {
+                return StageOf(last.Groups["c"].Value);
+            }
+
+            var p = StagePhrases.Match(text);
+            if (p.Success)
+            {
+                return p.Groups["mail"].Success ? SmtpStage.MailFrom : p.Groups["helo"].Success ? SmtpStage.Helo : SmtpStage.RcptTo;
+            }
+
+            return SmtpStage.Unknown;
+        }
+
+        private static SmtpStage StageOf(string command)
+        {
+            var c = command.ToLowerInvariant();
+            if (c.StartsWith("rcpt", StringComparison.Ordinal))
+            {
+                return SmtpStage.RcptTo;
+            }
+
+            if (c.StartsWith("mail", StringComparison.Ordinal))
+            {
+                return SmtpStage.MailFrom;
+            }
+
+            if (c.Contains("data") || c == "bdat")
+            {
+                return SmtpStage.Data;
+            }
+
+            if (c == "helo" || c == "ehlo" || c == "starttls" || c == "auth")
+            {
+                return SmtpStage.Helo;
+            }
+
+            return c == "initial connection" ? SmtpStage.Connect : SmtpStage.Unknown;
+        }
+
+        /// <summary>
+        /// The SMTP stage changes the meaning: a refusal at MAIL FROM concerns the sender (rejected); "unknown user"
+        /// words that were not the answer to RCPT TO come from a filter that read the message (filtered), unless the
+        /// status code itself says the address is unknown.
+        /// </summary>
+        // a refusal that names the connecting client (its IP, its network, its provider) is about the client, whatever the stage
+        private static readonly Regex ClientWords = new Regex(@"\b(your|client|sending|connecting) (ip|host|network|server)\b|\bisp\b|dynamic ip|\bdnsbl\b|\brbl\b",
+            RegexOptions.IgnoreCase | RegexOptions.CultureInvariant);
+
+        private static string AdjustForStage(string reason, string? byCode, SmtpStage command, string text)
+        {
+            if (command == SmtpStage.MailFrom && (reason == BounceReasons.UserUnknown || reason == BounceReasons.HostUnknown || reason == BounceReasons.SpamDetected
+                || reason == BounceReasons.PolicyViolation || reason == BounceReasons.OnHold
+                || (reason == BounceReasons.Blocked && !ClientWords.IsMatch(text))))
             {
                 return BounceReasons.Rejected;
             }
 
-            if (reason == BounceReasons.UserUnknown && AfterData.IsMatch(text))
+            if (reason == BounceReasons.UserUnknown && byCode != BounceReasons.UserUnknown && command == SmtpStage.Data)
             {
                 return BounceReasons.Filtered;
             }
@@ -223,49 +418,82 @@ namespace MailOps.Core.Bounces
                 return null;
             }
 
+            var permanent = m.Groups[1].Value == "5";
             var subject = m.Groups[2].Value;
             var detail = m.Groups[3].Value;
             switch (subject + "." + detail)
             {
+                // x.1.x: addressing
+                case "1.0": return BounceReasons.UserUnknown;
                 case "1.1": return BounceReasons.UserUnknown;
                 case "1.2": return BounceReasons.HostUnknown;
                 case "1.3": return BounceReasons.UserUnknown;
-                case "1.4": return BounceReasons.UserUnknown;
+                case "1.4": return BounceReasons.Filtered;       // ambiguous: the server would not pick a mailbox
                 case "1.6": return BounceReasons.HasMoved;
-                case "1.7": return BounceReasons.Rejected;
+                case "1.7": return BounceReasons.Rejected;       // the sender's address
                 case "1.8": return BounceReasons.Rejected;
-                case "1.10": return BounceReasons.NotAccept;
-                case "2.1": return BounceReasons.Suspend;
+                case "1.9": return BounceReasons.SystemError;
+                case "1.10": return BounceReasons.NotAccept;     // null MX
+
+                // x.2.x: the mailbox
+                case "2.0": return permanent ? BounceReasons.Filtered : null;
+                case "2.1": return permanent ? BounceReasons.Filtered : BounceReasons.Blocked; // disabled, not accepting (from us)
                 case "2.2": return BounceReasons.MailboxFull;
-                case "2.3": return BounceReasons.MesgTooBig;
-                case "2.4": return BounceReasons.SystemError;
+                case "2.3": return BounceReasons.ExceedLimit;
+                case "2.4": return BounceReasons.Filtered;       // mailing-list expansion
+
+                // x.3.x: the receiving system
+                case "3.0": return permanent ? BounceReasons.SystemError : null;
                 case "3.1": return BounceReasons.SystemFull;
                 case "3.2": return BounceReasons.NotAccept;
                 case "3.3": return BounceReasons.SystemError;
                 case "3.4": return BounceReasons.MesgTooBig;
                 case "3.5": return BounceReasons.SystemError;
-                case "4.1": return BounceReasons.NetworkError;
+
+                // x.4.x: network and routing
+                case "4.0": return permanent ? BounceReasons.NetworkError : null;
+                case "4.1": return BounceReasons.Expired;        // no answer from the host
                 case "4.2": return BounceReasons.NetworkError;
-                case "4.3": return BounceReasons.SystemError;
-                case "4.4": return BounceReasons.HostUnknown;
-                case "4.5": return BounceReasons.TooManyConn;
-                case "4.6": return BounceReasons.NetworkError;
+                case "4.3": return BounceReasons.SystemError;    // directory server failure
+                case "4.4": return permanent ? BounceReasons.HostUnknown : BounceReasons.NetworkError;
+                case "4.5": return BounceReasons.SystemFull;     // congestion
+                case "4.6": return BounceReasons.NetworkError;   // routing loop
                 case "4.7": return BounceReasons.Expired;
-                case "5.3": return BounceReasons.ExceedLimit;
-                case "6.0": return BounceReasons.ContentError;
-                case "7.0": return BounceReasons.SecurityError;
-                case "7.1": return BounceReasons.Rejected;
-                case "7.7": return BounceReasons.SecurityError;
-                case "7.8": return BounceReasons.SecurityError;
-                case "7.9": return BounceReasons.SecurityError;
-                case "7.10": return BounceReasons.FailedStartTls;
-                case "7.11": return BounceReasons.FailedStartTls;
+                case "4.8": return BounceReasons.NetworkError;
+
+                // x.5.x: the protocol
+                case "5.2": return BounceReasons.SyntaxError;
+                case "5.3": return permanent ? BounceReasons.TooManyConn : BounceReasons.SystemError;
+                case "5.4": return BounceReasons.SystemError;
+                case "5.5": return BounceReasons.SystemError;
+                case "5.6": return BounceReasons.SyntaxError;
+
+                // x.7.x: security and policy
+                case "7.1": return permanent ? BounceReasons.SecurityError : BounceReasons.Blocked;
+                case "7.2": return permanent ? BounceReasons.SecurityError : BounceReasons.Blocked;
+                case "7.13": return BounceReasons.Suspend;       // user account disabled
+                case "7.16": return BounceReasons.MesgTooBig;
+                case "7.17": return BounceReasons.HasMoved;      // mailbox owner changed
+                case "7.18": return BounceReasons.HasMoved;
+                case "7.20":
+                case "7.21":
+                case "7.22":
+                case "7.23":
+                case "7.24":
+                case "7.26":
+                case "7.29":
+                    return BounceReasons.AuthFailure;            // SPF, DKIM, DMARC, ARC
+                case "7.25": return BounceReasons.RequirePtr;
+                case "7.27": return BounceReasons.NotAccept;     // null MX
+                case "7.28": return BounceReasons.SpamDetected;  // mail flood
+                case "7.30": return BounceReasons.FailedStartTls;
             }
 
             return subject switch
             {
-                "5" => BounceReasons.SyntaxError,
                 "6" => BounceReasons.ContentError,
+                "7" when detail != "0" => BounceReasons.SecurityError,
+                "7" when permanent => BounceReasons.SecurityError,
                 _ => null,
             };
         }

@@ -267,10 +267,12 @@ namespace MailOps.Core.Bounces
         private static List<BounceRecord> ParseDsn(string dsn, string humanText, MimeMessage message, string? originalSender, string? originalId, string? bounceId, string? source)
         {
             var result = new List<BounceRecord>();
-            var groups = Regex.Split(dsn.Replace("\r\n", "\n").Trim(), @"\n[ \t]*\n").Select(ParseFields).ToList();
+            var groups = Regex.Split(dsn.Replace("\r\n", "\n").Trim(), @"\n[ \t]*\n").SelectMany(SplitRecipientBlocks).Select(ParseFields).ToList();
             var perMessage = groups.FirstOrDefault() ?? new Dictionary<string, string>();
             var reportingMta = Field(perMessage, "Reporting-MTA");
             var arrival = Field(perMessage, "Arrival-Date");
+            var allRecipients = groups.Select(g => Field(g, "Final-Recipient", "Original-Recipient", "X-Actual-Recipient")).Where(r => r != null)
+                .Select(r => CleanAddress(r!)).ToList();
             foreach (var g in groups)
             {
                 var rcpt = Field(g, "Final-Recipient", "Original-Recipient", "X-Actual-Recipient");
@@ -290,7 +292,7 @@ namespace MailOps.Core.Bounces
 
                 if (string.IsNullOrWhiteSpace(diagnostic) || Regex.IsMatch(diagnostic!, @"^\s*[245]\d\d\s*$"))
                 {
-                    diagnostic = (diagnostic ?? "") + " " + Window(humanText, address);
+                    diagnostic = (diagnostic ?? "") + " " + Window(humanText, address, allRecipients);
                 }
 
                 var remote = Field(g, "Remote-MTA");
@@ -314,7 +316,7 @@ namespace MailOps.Core.Bounces
                 }
                 else
                 {
-                    reason = BounceClassifier.Classify(text, statusText, reply, Window(humanText, address));
+                    reason = BounceClassifier.Classify(text, statusText, reply, Window(humanText, address, allRecipients));
                     if ((reason == BounceReasons.OnHold || reason == BounceReasons.Undefined || reason == BounceReasons.NetworkError) && (action == "delayed" || Regex.IsMatch(text, @"expired|delayed", RegexOptions.IgnoreCase)))
                     {
                         reason = BounceReasons.Expired;
@@ -344,6 +346,34 @@ namespace MailOps.Core.Bounces
             return result;
         }
 
+        /// <summary>
+        /// Some MTAs write the per-recipient blocks of a DSN without the blank line between them: a second
+        /// Final-Recipient (with its Original-Recipient just before it) starts a new block.
+        /// </summary>
+        private static IEnumerable<string> SplitRecipientBlocks(string block)
+        {
+            var lines = block.Split('\n');
+            var current = new List<string>();
+            var seenFinal = false;
+            for (var i = 0; i < lines.Length; i++)
+            {
+                var isFinal = Regex.IsMatch(lines[i], @"^Final-Recipient:", RegexOptions.IgnoreCase);
+                var isOriginalBeforeFinal = Regex.IsMatch(lines[i], @"^Original-Recipient:", RegexOptions.IgnoreCase)
+                    && i + 1 < lines.Length && Regex.IsMatch(lines[i + 1], @"^Final-Recipient:", RegexOptions.IgnoreCase);
+                if (seenFinal && (isOriginalBeforeFinal || (isFinal && !(i > 0 && Regex.IsMatch(lines[i - 1], @"^Original-Recipient:", RegexOptions.IgnoreCase)))))
+                {
+                    yield return string.Join("\n", current);
+                    current.Clear();
+                    seenFinal = false;
+                }
+
+                seenFinal |= isFinal;
+                current.Add(lines[i]);
+            }
+
+            yield return string.Join("\n", current);
+        }
+
         private static List<BounceRecord> ParseNonStandard(MimeMessage message, string humanText, MimeMessage? original, string? originalSender, string? originalId, string? bounceId, string? source)
         {
             var exclude = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
@@ -367,7 +397,7 @@ namespace MailOps.Core.Bounces
             var result = new List<BounceRecord>();
             foreach (var rcpt in recipients.Distinct(StringComparer.OrdinalIgnoreCase))
             {
-                var window = Window(humanText, rcpt);
+                var window = Window(humanText, rcpt, recipients);
                 if (recipients.Count == 1 && window.Replace(rcpt, "").Trim(' ', '\n', '<', '>', ':', '.').Length < 8)
                 {
                     window = ErrorText(humanText); // nothing after the address: the reason is elsewhere in the text
@@ -384,6 +414,20 @@ namespace MailOps.Core.Bounces
                 var reply = BounceClassifier.FindReplyCode(text);
                 // Google Groups refuses a post (no such group, or no permission to post) in the sender's own language
                 var reason = googleGroupRefusal ? BounceReasons.Rejected : BounceClassifier.Classify(text, status, reply);
+                if (recipients.Count == 1 && (reason == BounceReasons.OnHold || reason == BounceReasons.Undefined))
+                {
+                    // the lines after the address say nothing: some MTAs give the error above the recipient list
+                    var wider = BounceClassifier.Normalize(ErrorText(humanText) + "\n" + window);
+                    var widerReason = BounceClassifier.Classify(wider, BounceClassifier.FindStatusCode(wider), BounceClassifier.FindReplyCode(wider));
+                    if (widerReason != BounceReasons.OnHold && widerReason != BounceReasons.Undefined)
+                    {
+                        text = wider;
+                        status = BounceClassifier.FindStatusCode(wider);
+                        reply = BounceClassifier.FindReplyCode(wider);
+                        reason = widerReason;
+                    }
+                }
+
                 var remote = Regex.Match(text, @"(?:host|server|mta)\s+([A-Za-z0-9.-]+\.[A-Za-z]{2,})(?:\s*\[[0-9a-fA-F.:]+\])?\s+(?:said|says|replied)", RegexOptions.IgnoreCase);
                 result.Add(new BounceRecord(BounceKind.NonStandard, rcpt, "failed", reply, status, text.Length > 0 ? Truncate(text, 1000) : null,
                     remote.Success ? remote.Groups[1].Value : null, message.Date == DateTimeOffset.MinValue ? (DateTimeOffset?)null : message.Date,
@@ -393,7 +437,28 @@ namespace MailOps.Core.Bounces
             return result;
         }
 
+        // "did not reach the following recipient(s):", "The following address(es) failed:" and the like
+        private static readonly Regex FailedListMarker = new Regex(@"(following|these) (recipients?|addresse?s?)(\((e?s)\))?\b.{0,60}?(:|$)|(could not|couldn.?t|was not|wasn.?t) (be )?delivered to:",
+            RegexOptions.IgnoreCase | RegexOptions.Multiline | RegexOptions.CultureInvariant);
+
         private static List<string> Candidates(string text, HashSet<string> exclude)
+        {
+            // addresses listed after a "following recipients" heading are the failed ones; the ones above it
+            // (a summary of the original message) are not
+            var marker = FailedListMarker.Match(text);
+            if (marker.Success)
+            {
+                var after = AddressesIn(text.Substring(marker.Index + marker.Length), exclude);
+                if (after.Count > 0)
+                {
+                    return after;
+                }
+            }
+
+            return AddressesIn(text, exclude);
+        }
+
+        private static List<string> AddressesIn(string text, HashSet<string> exclude)
         {
             var found = new List<string>();
             foreach (Match m in Address.Matches(text))
@@ -420,8 +485,11 @@ namespace MailOps.Core.Bounces
             return found.Take(20).ToList();
         }
 
-        /// <summary>The lines after the first mention of the address: where MTAs put the error for it.</summary>
-        private static string Window(string text, string address)
+        /// <summary>
+        /// The lines after the first mention of the address: where MTAs put the error for it. The window ends where the
+        /// next failed recipient begins, so that one recipient's error is not read for another's.
+        /// </summary>
+        private static string Window(string text, string address, IReadOnlyCollection<string>? others = null)
         {
             var i = text.IndexOf(address, StringComparison.OrdinalIgnoreCase);
             if (i < 0)
@@ -430,14 +498,25 @@ namespace MailOps.Core.Bounces
             }
 
             var lines = text.Substring(i).Split('\n').Take(12).ToList();
-            return string.Join("\n", lines);
+            var kept = new List<string> { lines[0] };
+            foreach (var line in lines.Skip(1))
+            {
+                if (others != null && others.Any(o => !o.Equals(address, StringComparison.OrdinalIgnoreCase) && line.IndexOf(o, StringComparison.OrdinalIgnoreCase) >= 0))
+                {
+                    break;
+                }
+
+                kept.Add(line);
+            }
+
+            return string.Join("\n", kept);
         }
 
         /// <summary>The part of a bounce's text that explains the failure (lines with codes or error words).</summary>
         private static string ErrorText(string text)
         {
             var lines = text.Split('\n').Select(l => l.Trim()).Where(l => l.Length > 0).ToList();
-            var useful = lines.Where(l => Regex.IsMatch(l, @"\b[245]\d\d\b|\b[245]\.\d{1,3}\.\d{1,3}\b|error|fail|reject|denied|unknown|not found|does not exist|full|quota|timed? ?out|refused|blocked|spam|expired|invalid|unavailable|suspend|disabled|policy", RegexOptions.IgnoreCase)).Take(12).ToList();
+            var useful = lines.Where(l => Regex.IsMatch(l, @"\b[245]\d\d\b|\b[245]\.\d{1,3}\.\d{1,3}\b|error|fail|reject|denied|unknown|not found|not listed|no such|does not exist|doesn.?t exist|full|quota|timed? ?out|refused|blocked|spam|expired|invalid|unavailable|suspend|disabled|policy", RegexOptions.IgnoreCase)).Take(12).ToList();
             return string.Join("\n", useful.Count > 0 ? useful : lines.Take(12));
         }
 
