@@ -203,6 +203,8 @@ namespace MailOps.Core.Tests.Bounces
         [InlineData("host 127.0.0.1[127.0.0.1] said: 552 5.2.2 <full@remote.test>: Recipient address rejected: Mailbox full (in reply to RCPT TO command)", "5.2.2", BounceReasons.MailboxFull, false, false)]
         [InlineData("host 127.0.0.1[127.0.0.1] said: 554 5.7.1 <spam@remote.test>: Recipient address rejected: Message rejected as spam (in reply to RCPT TO command)", "5.7.1", BounceReasons.SpamDetected, false, false)]
         [InlineData("host 127.0.0.1[127.0.0.1] said: 554 5.7.1 <policy@remote.test>: Recipient address rejected: Message rejected due to local policy (in reply to RCPT TO command)", "5.7.1", BounceReasons.PolicyViolation, false, false)]
+        [InlineData("host 127.0.0.1[127.0.0.1] said: 554 5.7.1 <x@remote.test>: Recipient address rejected: Access denied (in reply to RCPT TO command)", "5.7.1", BounceReasons.Blocked, false, false)]
+        [InlineData("host mail.protection.outlook.com[192.0.2.1] said: 550 5.4.1 Recipient address rejected: Access denied. AS(201806281) (in reply to RCPT TO command)", "5.4.1", BounceReasons.UserUnknown, true, false)]
         public void PostfixDiagnosticsOfTheLabClassifyAsExpected(string diagnostic, string status, string reason, bool hard, bool infrastructure)
         {
             var r = BounceParser.ParseDiagnosticLine("x@remote.test", diagnostic, status);
