@@ -225,6 +225,7 @@ function Invoke-Demo {
     try {
         $env:MAILOPS_MODULE = $ModuleOut
         $env:MAILOPS_LAB = Join-Path $lab.root 'lab.json'
+        $env:MAILOPS_REPO = $Root
         $rc = Invoke-ChildPwsh (Join-Path $Root 'examples/Demo.ps1') @()
         if ($rc -ne 0) { throw "The demo failed (exit code $rc)." }
     }

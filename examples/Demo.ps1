@@ -3,9 +3,10 @@
 The MailOps demo on the local lab (build.ps1 -Task Demo starts the lab and runs this in a fresh pwsh).
 
 .DESCRIPTION
-What exists so far is the foundation: the module, its configuration and the lab of real servers. The two incident
-drills (the outage that made false hard bounces, the bulk mailing that suspended all mail) join this script as the
-issues that build them land; until then the demo says so instead of pretending.
+The module, its configuration and the lab of real servers, relay health, bounces, and the outage drill (the
+incident that made false hard bounces: the OVH mail hosts of the lab go down, real bounces follow, Reset-HardBounce
+takes exactly the false ones off the list, and the undo puts them back). The bulk-mail drill joins this script when
+issues 6 and 7 land; until then the demo says so instead of pretending.
 #>
 $ErrorActionPreference = 'Stop'
 $PSStyle.OutputRendering = 'PlainText'
@@ -69,7 +70,46 @@ Write-Host 'The same import again adds nothing (imports are idempotent):'
 Import-Bounce -ImapServer 127.0.0.1 -ImapPort $lab.imap.port -ImapSecurity None -AllowAuthWithoutTls -ImapCredential $cred -Flow newsletter | Format-Table | Out-Host
 Get-Bounce -Hard | Format-Table | Out-Host
 
-Step 'Incident drills'
-Write-Host 'Outage drill (false hard bounces, Reset-HardBounce): not built yet (issue 5).'
+Step 'Incident drill 1: an outage at the recipients\' provider makes false hard bounces'
+Import-Module (Join-Path $env:MAILOPS_REPO 'tests/lab/MailLab.psm1')
+$storeConfig = Join-Path $lab.root 'demo-drill.yaml'
+(Get-Content -Raw $lab.config) -replace '(?m)^  path: .*$', "  path: '$($lab.root)/store/demo-drill.db'" | Set-Content $storeConfig
+$env:MAILOPS_CONFIG = $storeConfig
+Write-Host 'Where the recipient domains are hosted (the lab DNS: MX, NS and IP-to-AS answers):'
+'boulangerie-martin.test', 'cabinet-durand.test', 'startup-google.test', 'agence-m365.test' | Resolve-MailProvider | Format-Table | Out-Host
+$tag = 'demodrill' + (Get-Random)
+$n = 0
+function Send-DemoMail([string]$To) { & swaks -s 127.0.0.1 -p $lab.smtp.primary.port -f "$tag+$script:n@sink.test" -t $To --h-Subject "drill" 2>&1 | Out-Null; $script:n++ }
+Write-Host 'Before the outage: a genuine unknown user at OVH.'
+Send-DemoMail 'nobody@boulangerie-martin.test'
+Start-Sleep -Seconds 2
+$since = [DateTimeOffset]::FromUnixTimeSeconds([DateTimeOffset]::UtcNow.ToUnixTimeSeconds())
+Write-Host "$($since.ToString('HH:mm:ss')) OVH's mail hosts go down."
+Set-LabProviderOutage -Lab $lab -Provider ovh -State Down
+Send-DemoMail 'paul@boulangerie-martin.test'
+Send-DemoMail 'secretariat@cabinet-durand.test'
+Send-DemoMail 'nobody2@startup-google.test'
+Start-Sleep -Seconds 2
+Set-LabProviderOutage -Lab $lab -Provider ovh -State Up
+$until = [DateTimeOffset]::FromUnixTimeSeconds([DateTimeOffset]::UtcNow.ToUnixTimeSeconds() + 1)
+Write-Host "$($until.ToString('HH:mm:ss')) OVH is back."
+$deadline = (Get-Date).AddSeconds(45)
+do { Start-Sleep -Milliseconds 500; $drill = @(Get-ChildItem $newDir, (Join-Path $lab.imap.maildir 'cur') -File | Where-Object { (Get-Content -Raw $_.FullName) -match $tag }) } until ($drill.Count -ge 4 -or (Get-Date) -gt $deadline)
+Write-Host 'The newsletter\'s list manager suppresses every failed recipient (suppressOn: Failed), as the incident\'s senders did:'
+$drill | Import-Bounce -Flow newsletter | Format-Table | Out-Host
+Get-Bounce | Format-Table | Out-Host
+Write-Host "Reset-HardBounce -Since $($since.ToString('HH:mm:ss')) -Until $($until.ToString('HH:mm:ss')) -Provider OVH -WhatIf"
+Reset-HardBounce -Since $since -Until $until -Provider OVH -WhatIf -Verbose
+$op = Reset-HardBounce -Since $since -Until $until -Provider OVH -EspExportPath (Join-Path $lab.root 'unsuppress') -Confirm:$false 6>$null
+Write-Host 'Reset for real (one audited operation; the SendGrid list of the newsletter flow is written next to it):'
+$op | Format-Table | Out-Host
+$op.Items | Format-Table | Out-Host
+Get-ChildItem (Join-Path $lab.root 'unsuppress') | ForEach-Object { Write-Host "$($_.Name):"; Get-Content $_.FullName | Out-Host }
+Get-Bounce | Format-Table | Out-Host
+Write-Host 'And the undo puts everything back exactly:'
+$op | Undo-HardBounceReset -Confirm:$false | Format-Table | Out-Host
+Get-Bounce | Format-Table Address, Reason, SuppressionState | Out-Host
+
+Step 'Incident drill 2'
 Write-Host 'Bulk-mail drill (traffic watch and secondary relay): not built yet (issues 6 and 7).'
 Write-Host "`nDemo finished."
