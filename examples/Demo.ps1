@@ -14,6 +14,7 @@ Import-Module (Join-Path $env:MAILOPS_MODULE 'MailOps.psd1')
 $lab = Get-Content -Raw $env:MAILOPS_LAB | ConvertFrom-Json
 
 function Step([string]$Text) { Write-Host "`n### $Text" }
+function Show { $input | Format-Table | Out-String -Width 180 | Write-Host }
 
 Step 'MailOps and its dependencies (isolated in their own load context)'
 Get-MailOpsEnvironment | Format-List | Out-Host
@@ -70,13 +71,13 @@ Write-Host 'The same import again adds nothing (imports are idempotent):'
 Import-Bounce -ImapServer 127.0.0.1 -ImapPort $lab.imap.port -ImapSecurity None -AllowAuthWithoutTls -ImapCredential $cred -Flow newsletter | Format-Table | Out-Host
 Get-Bounce -Hard | Format-Table | Out-Host
 
-Step 'Incident drill 1: an outage at the recipients\' provider makes false hard bounces'
+Step 'Incident drill 1: an outage at the recipients'' provider makes false hard bounces'
 Import-Module (Join-Path $env:MAILOPS_REPO 'tests/lab/MailLab.psm1')
 $storeConfig = Join-Path $lab.root 'demo-drill.yaml'
 (Get-Content -Raw $lab.config) -replace '(?m)^  path: .*$', "  path: '$($lab.root)/store/demo-drill.db'" | Set-Content $storeConfig
 $env:MAILOPS_CONFIG = $storeConfig
 Write-Host 'Where the recipient domains are hosted (the lab DNS: MX, NS and IP-to-AS answers):'
-'boulangerie-martin.test', 'cabinet-durand.test', 'startup-google.test', 'agence-m365.test' | Resolve-MailProvider | Format-Table | Out-Host
+'boulangerie-martin.test', 'cabinet-durand.test', 'startup-google.test', 'agence-m365.test' | Resolve-MailProvider | Show
 $tag = 'demodrill' + (Get-Random)
 $n = 0
 function Send-DemoMail([string]$To) { & swaks -s 127.0.0.1 -p $lab.smtp.primary.port -f "$tag+$script:n@sink.test" -t $To --h-Subject "drill" 2>&1 | Out-Null; $script:n++ }
@@ -95,20 +96,20 @@ $until = [DateTimeOffset]::FromUnixTimeSeconds([DateTimeOffset]::UtcNow.ToUnixTi
 Write-Host "$($until.ToString('HH:mm:ss')) OVH is back."
 $deadline = (Get-Date).AddSeconds(45)
 do { Start-Sleep -Milliseconds 500; $drill = @(Get-ChildItem $newDir, (Join-Path $lab.imap.maildir 'cur') -File | Where-Object { (Get-Content -Raw $_.FullName) -match $tag }) } until ($drill.Count -ge 4 -or (Get-Date) -gt $deadline)
-Write-Host 'The newsletter\'s list manager suppresses every failed recipient (suppressOn: Failed), as the incident\'s senders did:'
-$drill | Import-Bounce -Flow newsletter | Format-Table | Out-Host
-Get-Bounce | Format-Table | Out-Host
+Write-Host 'The newsletter''s list manager suppresses every failed recipient (suppressOn: Failed), as the incident''s senders did:'
+$drill | Import-Bounce -Flow newsletter | Show
+Get-Bounce | Show
 Write-Host "Reset-HardBounce -Since $($since.ToString('HH:mm:ss')) -Until $($until.ToString('HH:mm:ss')) -Provider OVH -WhatIf"
 Reset-HardBounce -Since $since -Until $until -Provider OVH -WhatIf -Verbose
 $op = Reset-HardBounce -Since $since -Until $until -Provider OVH -EspExportPath (Join-Path $lab.root 'unsuppress') -Confirm:$false 6>$null
 Write-Host 'Reset for real (one audited operation; the SendGrid list of the newsletter flow is written next to it):'
-$op | Format-Table | Out-Host
-$op.Items | Format-Table | Out-Host
+$op | Show
+$op.Items | Show
 Get-ChildItem (Join-Path $lab.root 'unsuppress') | ForEach-Object { Write-Host "$($_.Name):"; Get-Content $_.FullName | Out-Host }
-Get-Bounce | Format-Table | Out-Host
+Get-Bounce | Show
 Write-Host 'And the undo puts everything back exactly:'
-$op | Undo-HardBounceReset -Confirm:$false | Format-Table | Out-Host
-Get-Bounce | Format-Table Address, Reason, SuppressionState | Out-Host
+$op | Undo-HardBounceReset -Confirm:$false | Show
+Get-Bounce | Select-Object Address, Reason, SuppressionState | Show
 
 Step 'Incident drill 2'
 Write-Host 'Bulk-mail drill (traffic watch and secondary relay): not built yet (issues 6 and 7).'

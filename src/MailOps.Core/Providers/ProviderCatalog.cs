@@ -111,9 +111,18 @@ namespace MailOps.Core.Providers
         public CatalogProvider? Find(string name) => Providers.FirstOrDefault(p => string.Equals(p.Name, name, StringComparison.OrdinalIgnoreCase));
 
         /// <summary>The first provider whose MX pattern matches the host, and the pattern.</summary>
-        public (CatalogProvider Provider, string Pattern)? MatchMx(string host) => Match(host, p => p.MxRegexes, p => p.MxPatterns);
+        public (CatalogProvider Provider, string Pattern)? MatchMx(string host) =>
+            _mxMatches.GetOrAdd(host.TrimEnd('.').ToLowerInvariant(), h => Match(h, p => p.MxRegexes, p => p.MxPatterns));
 
-        public (CatalogProvider Provider, string Pattern)? MatchNs(string host) => Match(host, p => p.NsRegexes, p => p.NsPatterns);
+        public (CatalogProvider Provider, string Pattern)? MatchNs(string host) =>
+            _nsMatches.GetOrAdd(host.TrimEnd('.').ToLowerInvariant(), h => Match(h, p => p.NsRegexes, p => p.NsPatterns));
+
+        // many domains share a few mail and name server hosts: each host is matched against the patterns once
+        private readonly System.Collections.Concurrent.ConcurrentDictionary<string, (CatalogProvider, string)?> _mxMatches =
+            new System.Collections.Concurrent.ConcurrentDictionary<string, (CatalogProvider, string)?>(StringComparer.Ordinal);
+
+        private readonly System.Collections.Concurrent.ConcurrentDictionary<string, (CatalogProvider, string)?> _nsMatches =
+            new System.Collections.Concurrent.ConcurrentDictionary<string, (CatalogProvider, string)?>(StringComparer.Ordinal);
 
         public IReadOnlyList<CatalogProvider> MatchAsn(int asn) => _byAsn.TryGetValue(asn, out var l) ? l : (IReadOnlyList<CatalogProvider>)Array.Empty<CatalogProvider>();
 

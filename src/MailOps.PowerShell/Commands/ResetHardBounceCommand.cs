@@ -138,7 +138,7 @@ namespace MailOps.PowerShell.Commands
             WriteProgress(new ProgressRecord(1, "Reset-HardBounce", "Planned") { RecordType = ProgressRecordType.Completed });
 
             // the summary comes before anything changes, with -WhatIf and without
-            WriteInformation(new InformationRecord(new HostInformationMessage { Message = plan.Summary(), NoNewLine = false }, "Reset-HardBounce"));
+            WriteInformation(new HostInformationMessage { Message = plan.Summary(), NoNewLine = false }, new[] { "PSHOST", "Reset-HardBounce" });
             foreach (var e in plan.Excluded)
             {
                 WriteVerbose($"Kept suppressed: {e.Address}: {e.Why}");
@@ -154,7 +154,8 @@ namespace MailOps.PowerShell.Commands
             {
                 foreach (var item in plan.Items)
                 {
-                    ShouldProcess(item.Address, $"Reset hard bounce ({string.Join(", ", item.Reasons)} between {item.FirstEvent:u} and {item.LastEvent:u}; provider {item.Provider ?? "unknown"}: {item.ProviderEvidence})");
+                    var when = item.FirstEvent == item.LastEvent ? $"on {item.FirstEvent:u}" : $"between {item.FirstEvent:u} and {item.LastEvent:u}";
+                    ShouldProcess(item.Address, $"Reset hard bounce ({string.Join(", ", item.Reasons)} {when}; provider {item.Provider ?? "unknown"}: {item.ProviderEvidence})");
                 }
 
                 return;
