@@ -206,8 +206,10 @@ namespace MailOps.Core.Config
     /// <summary>Where MailOps keeps what must outlive a process.</summary>
     public sealed class StoreConfig
     {
-        internal StoreConfig(StoreProvider provider, string? path, string? connectionString, string? credential)
+        internal StoreConfig(StoreProvider provider, string? path, string? connectionString, string? credential, int expireSoftAfterDays = 30, int expireHardAfterDays = 0)
         {
+            ExpireSoftAfterDays = expireSoftAfterDays;
+            ExpireHardAfterDays = expireHardAfterDays;
             Provider = provider;
             Path = path;
             ConnectionString = connectionString;
@@ -224,6 +226,15 @@ namespace MailOps.Core.Config
 
         /// <summary>PostgreSQL: the name of the credential that holds the password.</summary>
         public string? Credential { get; }
+
+        /// <summary>
+        /// A suppression that only soft failures caused (a flow with suppressOn: Failed, an ESP export) expires when no
+        /// new failure came for this many days (0: never). Default 30.
+        /// </summary>
+        public int ExpireSoftAfterDays { get; }
+
+        /// <summary>A suppression caused by a hard bounce expires after this many days without a new one (0, the default: never).</summary>
+        public int ExpireHardAfterDays { get; }
 
         /// <summary>SQLite in the per-user data folder.</summary>
         public static StoreConfig Default { get; } = new StoreConfig(StoreProvider.Sqlite, null, null, null);

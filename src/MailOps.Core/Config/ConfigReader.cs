@@ -352,6 +352,8 @@ namespace MailOps.Core.Config
                 var csNode = r.Take("connectionString");
                 var cs = OptionalString(csNode, "store.connectionString");
                 var credential = OptionalString(r.Take("credential"), "store.credential");
+                var expireSoft = Int(r.Take("expireSoftAfterDays"), "store.expireSoftAfterDays", 0, 3650) ?? 30;
+                var expireHard = Int(r.Take("expireHardAfterDays"), "store.expireHardAfterDays", 0, 36500) ?? 0;
                 r.Finish();
                 if (cs != null && csNode != null && Regex.IsMatch(cs, @"(^|;)\s*(password|pwd)\s*=", RegexOptions.IgnoreCase))
                 {
@@ -368,7 +370,7 @@ namespace MailOps.Core.Config
                     Warn(csNode, ConfigIssueCodes.InvalidValue, "store.connectionString", "'connectionString' is used only with 'provider: postgresql'; the SQLite store uses 'path'.");
                 }
 
-                return new StoreConfig(provider, path, cs, credential);
+                return new StoreConfig(provider, path, cs, credential, expireSoft, expireHard);
             }
 
             private DomainConfig? BindDomain(YNode node, string path)

@@ -39,6 +39,10 @@ store:
   # provider: postgresql
   # connectionString: 'Host=db.example.org;Database=mailops;Username=mailops'
   # credential: mailops-db
+  # A suppression caused only by soft failures expires after this many days without a new one (0: never);
+  # hard bounces never expire unless expireHardAfterDays says so.
+  expireSoftAfterDays: 30
+  expireHardAfterDays: 0
 
 # The domains you send as.
 domains:

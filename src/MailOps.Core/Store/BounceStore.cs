@@ -411,6 +411,36 @@ INSERT INTO mailops_schema (version) VALUES (2);", cancel, tx).ConfigureAwait(fa
             return result;
         }
 
+        /// <summary>
+        /// The ageing policy: a suppression that only soft failures caused expires after <paramref name="softDays"/>
+        /// without a new one, a hard one after <paramref name="hardDays"/> (0: never). Expired addresses may be mailed
+        /// again; a new failure suppresses them again. Returns how many expired now.
+        /// </summary>
+        public async Task<int> ExpireSuppressionsAsync(int softDays, int hardDays, DateTimeOffset now, CancellationToken cancellationToken)
+        {
+            var expired = 0;
+            using (var tx = _connection.BeginTransaction())
+            {
+                if (softDays > 0)
+                {
+                    expired += await ExecuteAsync(
+                        "UPDATE suppressions SET state = 'expired', updated_at = @n WHERE state = 'suppressed' AND last_seen < @cut " +
+                        "AND NOT EXISTS (SELECT 1 FROM bounce_events e WHERE e.address = suppressions.address AND e.suppressing = 1 AND (e.is_hard = 1 OR e.kind = 'Feedback'))",
+                        cancellationToken, tx, ("@n", Iso(now)), ("@cut", Iso(now.AddDays(-softDays)))).ConfigureAwait(false);
+                }
+
+                if (hardDays > 0)
+                {
+                    expired += await ExecuteAsync("UPDATE suppressions SET state = 'expired', updated_at = @n WHERE state = 'suppressed' AND last_seen < @cut",
+                        cancellationToken, tx, ("@n", Iso(now)), ("@cut", Iso(now.AddDays(-hardDays)))).ConfigureAwait(false);
+                }
+
+                tx.Commit();
+            }
+
+            return expired;
+        }
+
         /// <summary>The suppression state of an address (null: not listed).</summary>
         public async Task<string?> GetSuppressionStateAsync(string address, CancellationToken cancellationToken)
         {

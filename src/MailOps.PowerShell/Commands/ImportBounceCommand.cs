@@ -196,7 +196,14 @@ namespace MailOps.PowerShell.Commands
 
                 if (doImport)
                 {
-                    WriteObject(new BounceImportSummary(source, store.Description, result.Read, result.Added, result.Duplicates, result.Skipped + notBounces.Count, errors.Count, result.Suppressed));
+                    var ageing = config?.Store ?? StoreConfig.Default;
+                    var expired = RunPumped(_ => store.ExpireSuppressionsAsync(ageing.ExpireSoftAfterDays, ageing.ExpireHardAfterDays, DateTimeOffset.UtcNow, CancellationToken));
+                    if (expired > 0)
+                    {
+                        WriteVerbose($"{expired} suppression(s) expired (soft after {ageing.ExpireSoftAfterDays} days, hard after {(ageing.ExpireHardAfterDays == 0 ? "never" : ageing.ExpireHardAfterDays + " days")}).");
+                    }
+
+                    WriteObject(new BounceImportSummary(source, store.Description, result.Read, result.Added, result.Duplicates, result.Skipped + notBounces.Count, errors.Count, result.Suppressed, expired));
                 }
             }
         }
@@ -212,8 +219,9 @@ namespace MailOps.PowerShell.Commands
     /// <summary>What one Import-Bounce did.</summary>
     public sealed class BounceImportSummary
     {
-        internal BounceImportSummary(string source, string store, int read, int added, int duplicates, int skipped, int errors, int suppressed)
+        internal BounceImportSummary(string source, string store, int read, int added, int duplicates, int skipped, int errors, int suppressed, int expired)
         {
+            Expired = expired;
             Source = source;
             Store = store;
             Read = read;
@@ -239,6 +247,9 @@ namespace MailOps.PowerShell.Commands
 
         /// <summary>Items that could not be read (each one was written as an error).</summary>
         public int Errors { get; }
+
+        /// <summary>Suppressions that expired under the store's ageing policy (applied at each import).</summary>
+        public int Expired { get; }
 
         /// <summary>Addresses newly put on the suppression list.</summary>
         public int Suppressed { get; }

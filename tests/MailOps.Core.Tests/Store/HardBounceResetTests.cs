@@ -179,5 +179,34 @@ namespace MailOps.Core.Tests.Store
             Assert.Equal("OVH", third[0].LastKnown!.Provider);
             Assert.Contains(third[0].LastKnown!.Evidence, e => e.Kind == "MX" && e.Value == "mx1.mail.ovh.net");
         }
+
+        [Theory]
+        [MemberData(nameof(Providers))]
+        public async Task SoftSuppressionsExpireHardOnesOnlyWhenConfigured(string provider)
+        {
+            using var store = await BounceStoreTests.OpenAsync(provider);
+            if (store == null)
+            {
+                return;
+            }
+
+            var now = DateTimeOffset.UtcNow;
+            await store.ImportAsync(new[]
+            {
+                Bounce("soft@shop.ovh.example", "host mx said: 552 5.2.2 Mailbox full", now.AddDays(-40)),
+                Bounce("hard@shop.ovh.example", Unknown, now.AddDays(-40)),
+                Bounce("recent@shop.ovh.example", "host mx said: 552 5.2.2 Mailbox full", now.AddDays(-3)),
+            }, "newsletter", SuppressOn.Failed, CancellationToken.None);
+            Assert.Equal(1, await store.ExpireSuppressionsAsync(30, 0, now, CancellationToken.None));
+            Assert.Equal(SuppressionStates.Expired, await store.GetSuppressionStateAsync("soft@shop.ovh.example", CancellationToken.None));
+            Assert.Equal(SuppressionStates.Suppressed, await store.GetSuppressionStateAsync("hard@shop.ovh.example", CancellationToken.None));
+            Assert.Equal(SuppressionStates.Suppressed, await store.GetSuppressionStateAsync("recent@shop.ovh.example", CancellationToken.None));
+            Assert.Equal(1, await store.ExpireSuppressionsAsync(30, 20, now, CancellationToken.None));
+            Assert.Equal(SuppressionStates.Expired, await store.GetSuppressionStateAsync("hard@shop.ovh.example", CancellationToken.None));
+
+            // a new failure puts an expired address back on the list
+            await store.ImportAsync(new[] { Bounce("soft@shop.ovh.example", "host mx said: 552 5.2.2 Mailbox full", now) }, "newsletter", SuppressOn.Failed, CancellationToken.None);
+            Assert.Equal(SuppressionStates.Suppressed, await store.GetSuppressionStateAsync("soft@shop.ovh.example", CancellationToken.None));
+        }
     }
 }
