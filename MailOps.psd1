@@ -26,6 +26,9 @@
         'Reset-HardBounce'
         'Get-HardBounceReset'
         'Undo-HardBounceReset'
+        'Send-ViaSecondaryRelay'
+        'Resume-MailOpsSendJob'
+        'Get-MailOpsSendJob'
         'Get-Bounce'
         'Export-Bounce'
     )

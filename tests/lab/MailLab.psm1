@@ -293,7 +293,7 @@ function Start-MailLab {
 
     $names = 'PRIMARY_SMTP', 'PRIMARY_SUBMISSION', 'SECONDARY_SMTP', 'SECONDARY_SUBMISSION', 'OPENRELAY_SMTP',
     'IMAP_PORT', 'DNS_PORT', 'TIMEOUT_PORT', 'STALL_PORT', 'REFUSED_PORT', 'PG_PORT',
-    'EXPIRED_PORT', 'SOON_PORT', 'MISMATCH_PORT', 'BADTLS_PORT', 'AUTHCLEAR_PORT', 'PROVIDER_MX_PORT'
+    'EXPIRED_PORT', 'SOON_PORT', 'MISMATCH_PORT', 'BADTLS_PORT', 'AUTHCLEAR_PORT', 'PROVIDER_MX_PORT', 'SECONDARY_LIMITED'
     $free = Get-FreeTcpPort -Count $names.Count
     $t = @{ LAB = $Root; POSTFIX_UID = (& id -u postfix); POSTFIX_GID = (& id -g postfix) }
     for ($i = 0; $i -lt $names.Count; $i++) { $t[$names[$i]] = $free[$i] }
@@ -305,7 +305,7 @@ function Start-MailLab {
         host      = '127.0.0.1'
         smtp      = [ordered]@{
             primary   = [ordered]@{ port = $t.PRIMARY_SMTP; submission = $t.PRIMARY_SUBMISSION; hostName = 'mx1.lab.test'; log = "$Root/postfix-primary/log/maillog"; config = "$Root/postfix-primary/etc" }
-            secondary = [ordered]@{ port = $t.SECONDARY_SMTP; submission = $t.SECONDARY_SUBMISSION; hostName = 'mx2.lab.test'; log = "$Root/postfix-secondary/log/maillog"; config = "$Root/postfix-secondary/etc" }
+            secondary = [ordered]@{ port = $t.SECONDARY_SMTP; submission = $t.SECONDARY_SUBMISSION; limited = $t.SECONDARY_LIMITED; hostName = 'mx2.lab.test'; log = "$Root/postfix-secondary/log/maillog"; config = "$Root/postfix-secondary/etc" }
             openRelay = [ordered]@{ port = $t.OPENRELAY_SMTP; hostName = 'openrelay.lab.test'; log = "$Root/postfix-open-relay/log/maillog"; config = "$Root/postfix-open-relay/etc" }
             tlsExpired       = $t.EXPIRED_PORT
             tlsExpiresSoon   = $t.SOON_PORT
@@ -422,7 +422,7 @@ function Start-MailLab {
 
         foreach ($w in @(
                 @{ p = $t.PRIMARY_SMTP; n = 'Postfix primary' }, @{ p = $t.PRIMARY_SUBMISSION; n = 'Postfix primary submission' },
-                @{ p = $t.SECONDARY_SMTP; n = 'Postfix secondary' }, @{ p = $t.SECONDARY_SUBMISSION; n = 'Postfix secondary submission' },
+                @{ p = $t.SECONDARY_SMTP; n = 'Postfix secondary' }, @{ p = $t.SECONDARY_SUBMISSION; n = 'Postfix secondary submission' }, @{ p = $t.SECONDARY_LIMITED; n = 'Postfix secondary (throttling)' },
                 @{ p = $t.OPENRELAY_SMTP; n = 'Postfix open relay' }, @{ p = $t.IMAP_PORT; n = 'Dovecot IMAP' }, @{ p = $t.DNS_PORT; n = 'nsd' },
                 @{ p = $t.EXPIRED_PORT; n = 'Postfix primary (expired certificate)' }, @{ p = $t.SOON_PORT; n = 'Postfix primary (certificate expiring soon)' },
                 @{ p = $t.MISMATCH_PORT; n = 'Postfix primary (certificate for another name)' }, @{ p = $t.BADTLS_PORT; n = 'Postfix primary (broken TLS)' }, @{ p = $t.AUTHCLEAR_PORT; n = 'Postfix primary (AUTH before STARTTLS)' },
@@ -481,6 +481,21 @@ relays:
     timeoutSeconds: 10
     caFile: $($Lab.tls.ca)
     description: Lab secondary (Postfix submission, STARTTLS + SASL)
+  - name: throttled
+    host: 127.0.0.1
+    port: $($Lab.smtp.secondary.limited)
+    security: None
+    role: secondary
+    heloName: client.lab.test
+    timeoutSeconds: 10
+    description: Lab secondary listener that throttles after 5 messages a minute
+  - name: bulk-down
+    host: 127.0.0.1
+    port: $($Lab.smtp.refused)
+    security: None
+    role: secondary
+    timeoutSeconds: 5
+    description: A secondary relay that is down (nothing listens)
   - name: openrelay
     host: 127.0.0.1
     port: $($Lab.smtp.openRelay.port)

@@ -113,7 +113,7 @@ namespace MailOps.Core.Store
     /// </summary>
     public sealed partial class BounceStore : IDisposable
     {
-        private const int SchemaVersion = 2;
+        private const int SchemaVersion = 3;
         private readonly DbConnection _connection;
         private readonly bool _postgres;
 
@@ -255,6 +255,44 @@ CREATE TABLE provider_attributions (
   resolved_at TEXT NOT NULL,
   expires_at TEXT NOT NULL);
 INSERT INTO mailops_schema (version) VALUES (2);", cancel, tx).ConfigureAwait(false);
+                    tx.Commit();
+                }
+            }
+
+            if (current < 3)
+            {
+                // schema 3: send jobs and their journals
+                using (var tx = _connection.BeginTransaction())
+                {
+                    await ExecuteAsync(@"
+CREATE TABLE send_jobs (
+  name TEXT PRIMARY KEY,
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL,
+  relay TEXT NOT NULL,
+  flow TEXT,
+  state TEXT NOT NULL,
+  paused_until TEXT,
+  pause_reason TEXT,
+  template TEXT NOT NULL,
+  template_hash TEXT NOT NULL,
+  owner TEXT);
+CREATE TABLE send_items (
+  job TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  address TEXT NOT NULL,
+  fields TEXT NOT NULL,
+  eml_path TEXT,
+  state TEXT NOT NULL,
+  attempts INTEGER NOT NULL,
+  queue_id TEXT,
+  reply TEXT,
+  next_attempt_at TEXT,
+  message_id TEXT NOT NULL,
+  updated_at TEXT NOT NULL,
+  PRIMARY KEY (job, seq));
+CREATE INDEX ix_send_items_state ON send_items (job, state);
+INSERT INTO mailops_schema (version) VALUES (3);", cancel, tx).ConfigureAwait(false);
                     tx.Commit();
                 }
             }
