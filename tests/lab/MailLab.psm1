@@ -25,6 +25,8 @@ $script:Packages = [ordered]@{
     'bind9-dnsutils'     = { Test-Path /usr/bin/dig }
     'openssl'            = { Test-Path /usr/bin/openssl }
     'postgresql'         = { @(Get-ChildItem /usr/lib/postgresql/*/bin/initdb -ErrorAction SilentlyContinue).Count -gt 0 }
+    # an independent DKIM verifier (dkimpy) for the mail the send engine signs
+    'python3-dkim'       = { & /usr/bin/python3 -c 'import dkim' 2>$null; $LASTEXITCODE -eq 0 }
 }
 
 function Install-MailLabPackage {

@@ -1,7 +1,6 @@
 using System;
 using System.Collections.Generic;
 using System.Linq;
-using System.Net;
 using System.Text.RegularExpressions;
 
 namespace MailOps.Core.Sending
@@ -44,9 +43,13 @@ namespace MailOps.Core.Sending
                     throw new FormatException($"the value of {{{{{m.Groups[1].Value}}}}} contains a line break (header injection refused)");
                 }
 
-                return url ? Uri.EscapeDataString(value) : html ? WebUtility.HtmlEncode(value) : value;
+                return url ? Uri.EscapeDataString(value) : html ? HtmlEscape(value) : value;
             });
         }
+
+        /// <summary>Escapes the characters HTML gives a meaning (letters such as é stay as they are: the body is UTF-8).</summary>
+        private static string HtmlEscape(string value) =>
+            value.Replace("&", "&amp;").Replace("<", "&lt;").Replace(">", "&gt;").Replace("\"", "&quot;").Replace("'", "&#39;");
 
         private static bool Has(IReadOnlyDictionary<string, string> fields, string name) => Get(fields, name) != null;
 

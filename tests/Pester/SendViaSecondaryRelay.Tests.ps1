@@ -1,0 +1,166 @@
+# Send-ViaSecondaryRelay against the lab: the secondary Postfix relays to the sink Maildir (read directly), a
+# throttling listener answers Postfix's own "450 4.7.1 too much mail" after 5 messages a minute, a relay that is down
+# tests failover, and dkimpy (an independent verifier) checks the DKIM signatures of the received mail (Debian's /usr/bin/python3, not whatever python3 is first on PATH).
+BeforeAll {
+    Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1') -Force
+    Import-Module (Get-TestModulePath) -Force
+    $script:Lab = Get-Lab
+    $script:Dir = New-TestFolder
+    $script:Config = Join-Path $script:Dir 'mailops.yaml'
+    (Get-Content -Raw $script:Lab.config) -replace '(?m)^  path: .*$', "  path: '$($script:Dir)/send.db'" | Set-Content $script:Config
+    $script:Saved = $env:MAILOPS_CONFIG
+    $env:MAILOPS_CONFIG = $script:Config
+    $script:Cred = [pscredential]::new($script:Lab.sasl.user, (ConvertTo-SecureString $script:Lab.sasl.password -AsPlainText -Force))
+    $script:Maildir = $script:Lab.imap.maildir
+
+    function Get-Received([string]$Job, [int]$Count, [int]$TimeoutSeconds = 60) {
+        # the messages of a job that reached the sink Maildir (waits until at least $Count arrived)
+        $deadline = (Get-Date).AddSeconds($TimeoutSeconds)
+        do {
+            $found = @(Get-ChildItem "$script:Maildir/new", "$script:Maildir/cur" -File -ErrorAction SilentlyContinue |
+                    Where-Object { [IO.File]::ReadAllText($_.FullName) -match "(?m)^X-MailOps-Job: $([regex]::Escape($Job))\r?$" })
+            if ($found.Count -ge $Count) { break }
+            Start-Sleep -Milliseconds 300
+        } while ((Get-Date) -lt $deadline)
+        return $found
+    }
+    function Get-Header([string]$Text, [string]$Name) {
+        $m = [regex]::Match($Text, "(?mi)^$([regex]::Escape($Name)):[ \t]*(.*(?:\r?\n[ \t].*)*)")
+        if ($m.Success) { return ($m.Groups[1].Value -replace '\r?\n[ \t]+', ' ').Trim() } else { return $null }
+    }
+}
+
+AfterAll {
+    $env:MAILOPS_CONFIG = $script:Saved
+    Remove-Item -Recurse -Force $script:Dir -ErrorAction SilentlyContinue
+}
+
+Describe 'Sending through the secondary relay' {
+    It 'personalises each message, adds the bulk headers, and signs with DKIM (verified by dkimpy)' {
+        $rcpts = 1..4 | ForEach-Object { [pscustomobject]@{ Email = "reader$_@sink.test"; FirstName = "Zoé$_"; Id = "id $_&x" } }
+        $r = $rcpts | Send-ViaSecondaryRelay -From news@lab.test -FromName 'Lab News' -Subject 'News for {{FirstName}}' -TextBody 'Hello {{FirstName}}' `
+            -HtmlBody '<p>Hello {{FirstName}} &amp; co</p>' -UnsubscribeUrl 'https://lab.test/unsub?u={{Id}}' -UnsubscribeMailto 'unsub@lab.test' `
+            -Credential $script:Cred -JobName personal -DkimKeyFile $script:Lab.dkim.privateKey -DkimSelector mailops
+        $r.State | Should -Be 'completed'
+        $r.Sent | Should -Be 4
+        $files = Get-Received personal 4
+        $files.Count | Should -Be 4
+        $dkimKey = (& dig +short -p $script:Lab.dns.port '@127.0.0.1' TXT mailops._domainkey.lab.test) -join '' -replace '"\s*"', '' -replace '"', ''
+        $dkimKey | Should -Match 'v=DKIM1'
+        $verifier = Join-Path $script:Dir 'verify.py'
+        # dkimpy verifies; Python's email package decodes what the message says
+        @"
+import sys, json, dkim, email, email.policy
+raw = open(sys.argv[1], 'rb').read()
+key = sys.argv[2].encode()
+ok = dkim.verify(raw, dnsfunc=lambda name, timeout=5: key if name == b'mailops._domainkey.lab.test.' else None)
+m = email.message_from_bytes(raw, policy=email.policy.default)
+text = m.get_body(('plain',)); html = m.get_body(('html',))
+print(json.dumps({'dkim': 'pass' if ok else 'fail', 'subject': str(m['subject']), 'text': text.get_content() if text else None, 'html': html.get_content() if html else None}))
+"@ | Set-Content $verifier
+        foreach ($f in $files) {
+            $text = [IO.File]::ReadAllText($f.FullName)
+            $to = Get-Header $text 'To'
+            $n = [regex]::Match($to, 'reader(\d)@').Groups[1].Value
+            $msg = (& /usr/bin/python3 $verifier $f.FullName $dkimKey) | ConvertFrom-Json
+            $msg.dkim | Should -Be 'pass' -Because $f.Name
+            $msg.subject | Should -Be "News for Zoé$n"
+            $msg.text.Trim() | Should -Be "Hello Zoé$n"
+            $msg.html | Should -Match "Hello Zoé$n &amp; co"
+            Get-Header $text 'List-Unsubscribe' | Should -Be "<mailto:unsub@lab.test>, <https://lab.test/unsub?u=id%20$n%26x>"
+            Get-Header $text 'List-Unsubscribe-Post' | Should -Be 'List-Unsubscribe=One-Click'
+            Get-Header $text 'Precedence' | Should -Be 'bulk'
+            Get-Header $text 'Message-Id' | Should -Match "^<[0-9a-f]{8}\.personal\.\d@lab\.test>$"
+            $text | Should -Match 'by mx2\.lab\.test \(Postfix\) with ESMTPSA'
+        }
+        $journal = Get-MailOpsSendJob -Name personal -Items
+        @($journal | Where-Object { $_.State -eq 'sent' -and $_.QueueId -match '^[0-9A-F]+$' }).Count | Should -Be 4
+    }
+
+    It 'a tampered message fails the DKIM check (so the check can fail)' {
+        $f = (Get-Received personal 4)[0]
+        $tampered = Join-Path $script:Dir 'tampered.eml'
+        [IO.File]::WriteAllText($tampered, ([IO.File]::ReadAllText($f.FullName) -replace 'Hello Zo', 'Hullo Zo'))
+        $dkimKey = (& dig +short -p $script:Lab.dns.port '@127.0.0.1' TXT mailops._domainkey.lab.test) -join '' -replace '"\s*"', '' -replace '"', ''
+        ((& /usr/bin/python3 (Join-Path $script:Dir 'verify.py') $tampered $dkimKey) | ConvertFrom-Json).dkim | Should -Be 'fail'
+    }
+
+    It 'running the same command again sends nothing twice' {
+        $rcpts = 1..4 | ForEach-Object { [pscustomobject]@{ Email = "reader$_@sink.test"; FirstName = "Zoé$_"; Id = "id $_&x" } }
+        $r = $rcpts | Send-ViaSecondaryRelay -From news@lab.test -FromName 'Lab News' -Subject 'News for {{FirstName}}' -TextBody 'Hello {{FirstName}}' `
+            -HtmlBody '<p>Hello {{FirstName}} &amp; co</p>' -UnsubscribeUrl 'https://lab.test/unsub?u={{Id}}' -UnsubscribeMailto 'unsub@lab.test' `
+            -Credential $script:Cred -JobName personal -DkimKeyFile $script:Lab.dkim.privateKey -DkimSelector mailops
+        $r.SentThisRun | Should -Be 0
+        $r.Sent | Should -Be 4
+        Start-Sleep -Seconds 2
+        (Get-Received personal 4).Count | Should -Be 4
+    }
+
+    It 'skips suppressed addresses, and -WhatIf sends nothing' {
+        $csv = Join-Path $script:Dir 'gone.csv'
+        "email,reason`ngone@sink.test,550 5.1.1 user unknown" | Set-Content $csv
+        (Import-Bounce -CsvPath $csv -Format Generic).Suppressed | Should -Be 1
+        $out = 'gone@sink.test', 'here@sink.test' | Send-ViaSecondaryRelay -From news@lab.test -Subject 'Hi' -TextBody 'x' -Credential $script:Cred -JobName supp -WhatIf 6>&1
+        ($out | Out-String) | Should -Match '2 recipient\(s\), 1 suppressed'
+        Get-MailOpsSendJob -Name supp -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        $r = 'gone@sink.test', 'here@sink.test' | Send-ViaSecondaryRelay -From news@lab.test -Subject 'Hi' -TextBody 'x' -Credential $script:Cred -JobName supp
+        $r.Skipped | Should -Be 1
+        $r.Sent | Should -Be 1
+        (Get-MailOpsSendJob -Name supp -State skipped).Address | Should -Be 'gone@sink.test'
+    }
+
+    It 'refuses the primary relay for bulk mail unless -AllowPrimary, and header injection' {
+        { 'a@sink.test' | Send-ViaSecondaryRelay -Relay primary -From news@lab.test -Subject 'x' -TextBody 'x' -Credential $script:Cred -ErrorAction Stop } | Should -Throw -ErrorId 'PrimaryRelayRefused*'
+        { 'a@sink.test' | Send-ViaSecondaryRelay -From news@lab.test -Subject "x`r`nBcc: victim@example.org" -TextBody 'x' -ErrorAction Stop } | Should -Throw -ErrorId 'HeaderInjection*'
+        { 'a@sink.test' | Send-ViaSecondaryRelay -From "news@lab.test`r`nBcc: v@example.org" -Subject 'x' -TextBody 'x' -ErrorAction Stop } | Should -Throw -ErrorId 'UnsafeAddress*'
+        $err = $null
+        $r = @([pscustomobject]@{ Email = 'inj@sink.test'; Name = "Bob`r`nBcc: victim@example.org" }, [pscustomobject]@{ Email = 'nofield@sink.test' }, [pscustomobject]@{ Email = 'fine@sink.test'; Name = 'Fine' }) |
+            Send-ViaSecondaryRelay -From news@lab.test -Subject 'Hi {{Name}}' -TextBody 'x' -Credential $script:Cred -JobName inject -ErrorVariable err -ErrorAction SilentlyContinue
+        ($err.FullyQualifiedErrorId | ForEach-Object { ($_ -split ',')[0] } | Sort-Object) | Should -Be @('HeaderInjection', 'MissingPlaceholderValue')
+        $r.Sent | Should -Be 1
+        $r.Total | Should -Be 1
+    }
+
+    It 'paces messages to the per-minute and per-domain limits within 2%' {
+        $rcpts = @(1..21 | ForEach-Object { "pace$_@sink.test" })
+        $r = $rcpts | Send-ViaSecondaryRelay -From news@lab.test -Subject 'pace' -TextBody 'x' -Credential $script:Cred -JobName pace -PerMinute 240 -MaxConnections 4
+        $r.Sent | Should -Be 21
+        $times = (Get-MailOpsSendJob -Name pace -Items).UpdatedAt | Sort-Object
+        $rate = 20 / ($times[-1] - $times[0]).TotalMinutes
+        $rate | Should -BeLessOrEqual (240 * 1.02)
+        $rate | Should -BeGreaterOrEqual (240 * 0.98)
+
+        $mixed = @(1..11 | ForEach-Object { "dom$_@sink.test" }) + @('alice@remote.test', 'bob@remote.test')
+        $r = $mixed | Send-ViaSecondaryRelay -From news@lab.test -Subject 'domains' -TextBody 'x' -Credential $script:Cred -JobName perdomain -PerDomainPerMinute 240 -MaxConnections 4
+        $items = Get-MailOpsSendJob -Name perdomain -Items
+        $sink = $items | Where-Object { $_.Address -like '*@sink.test' } | ForEach-Object UpdatedAt | Sort-Object
+        $sinkRate = 10 / ($sink[-1] - $sink[0]).TotalMinutes
+        $sinkRate | Should -BeLessOrEqual (240 * 1.02)
+        $sinkRate | Should -BeGreaterOrEqual (240 * 0.98)
+    }
+
+    It 'fails over to a second secondary relay when the first is down' {
+        $r = 'fo1@sink.test', 'fo2@sink.test' | Send-ViaSecondaryRelay -Relay bulk-down -FailoverRelay secondary -From news@lab.test -Subject 'failover' -TextBody 'x' -Credential $script:Cred -JobName failover -WarningVariable w -WarningAction SilentlyContinue
+        $r.Sent | Should -Be 2
+        ($w -join ' ') | Should -Match 'Failover: bulk-down is down'
+        (Get-Received failover 2).Count | Should -Be 2
+    }
+
+    It 'pauses the whole job when the relay throttles it (circuit breaker), and does not resume early unless told' {
+        $rcpts = @(1..10 | ForEach-Object { "thr$_@sink.test" })
+        $r = $rcpts | Send-ViaSecondaryRelay -Relay throttled -From news@lab.test -Subject 'throttle' -TextBody 'x' -JobName breaker -MaxConnections 1 -WarningVariable w -WarningAction SilentlyContinue
+        $r.State | Should -Be 'paused'
+        $r.Sent | Should -Be 5
+        $r.Pending + $r.Deferred | Should -Be 5
+        $r.PauseReason | Should -Match '450 4\.7\.1 Error: too much mail'
+        $r.PausedUntil | Should -BeGreaterThan ([DateTimeOffset]::UtcNow.AddMinutes(20))
+        ($w -join ' ') | Should -Match 'Circuit breaker'
+        { $rcpts | Send-ViaSecondaryRelay -Relay throttled -From news@lab.test -Subject 'throttle' -TextBody 'x' -JobName breaker -MaxConnections 1 -ErrorAction Stop } | Should -Throw -ErrorId 'JobPaused*'
+        (Get-MailOpsSendJob -Name breaker).State | Should -Be 'paused'
+        # the administrator resumes it: the relay still throttles, so it pauses again without losing anyone
+        $again = Resume-MailOpsSendJob -Name breaker -Confirm:$false -WarningAction SilentlyContinue
+        $again.State | Should -Be 'paused'
+        $again.Sent | Should -Be 5
+        $again.Total | Should -Be 10
+    }
+}
