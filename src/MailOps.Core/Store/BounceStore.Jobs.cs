@@ -131,8 +131,11 @@ namespace MailOps.Core.Store
             return ((await GetJobAsync(name, cancellationToken).ConfigureAwait(false))!, existing == null, added);
         }
 
-        public async Task<SendJobRecord?> GetJobAsync(string name, CancellationToken cancellationToken) =>
-            (await ListJobsAsync(name, cancellationToken).ConfigureAwait(false)).FirstOrDefault();
+        public async Task<SendJobRecord?> GetJobAsync(string name, CancellationToken cancellationToken)
+        {
+            var jobs = await ListJobsAsync(name, cancellationToken).ConfigureAwait(false);
+            return jobs.Count > 0 ? jobs[0] : null;
+        }
 
         /// <summary>The jobs (one, when <paramref name="name"/> is given), newest first, with their counts per state.</summary>
         public async Task<IReadOnlyList<SendJobRecord>> ListJobsAsync(string? name, CancellationToken cancellationToken)

@@ -156,7 +156,7 @@ namespace MailOps.PowerShell.Commands
         /// <summary>Runs a job with progress and warnings on the pipeline thread; writes the summary.</summary>
         protected void Run(BounceStore store, SendJobRecord job, SendOptions options)
         {
-            var engine = new SendEngine(store, options);
+            using var engine = new SendEngine(store, options);
             var started = DateTime.UtcNow;
             var summary = RunPumped(sink => engine.RunAsync(job, new Observer(this, sink, job.Name), CancellationToken));
             WriteProgress(new ProgressRecord(1, $"Sending job {job.Name}", "Done") { RecordType = ProgressRecordType.Completed });
@@ -389,18 +389,20 @@ namespace MailOps.PowerShell.Commands
             }
 
             fields["Address"] = address;
-            var missing = Personalizer.Missing(Template(), fields);
+            _placeholders ??= Personalizer.Names(Template());
+            _headerPlaceholders ??= Personalizer.Names(new MessageTemplate { Subject = Subject, UnsubscribeUrl = UnsubscribeUrl, UnsubscribeMailto = UnsubscribeMailto });
+            var missing = _placeholders.Where(n => !fields.ContainsKey(n)).ToList();
             if (missing.Count > 0)
             {
                 WriteError(new ErrorRecord(new ArgumentException($"{address}: no value for {string.Join(", ", missing.Select(m => "{{" + m + "}}"))}; not sent."), "MissingPlaceholderValue", ErrorCategory.InvalidData, address));
                 return;
             }
 
-            foreach (var kv in fields)
+            foreach (var name in _headerPlaceholders)
             {
-                if (kv.Value.IndexOfAny(new[] { '\r', '\n' }) >= 0 && (Subject.Contains("{{") || (UnsubscribeUrl ?? "").Contains("{{")) && Personalizer.Names(new MessageTemplate { Subject = Subject, UnsubscribeUrl = UnsubscribeUrl, UnsubscribeMailto = UnsubscribeMailto }).Contains(kv.Key, StringComparer.OrdinalIgnoreCase))
+                if (fields[name].IndexOfAny(new[] { '\r', '\n' }) >= 0)
                 {
-                    WriteError(new ErrorRecord(new ArgumentException($"{address}: the value of {{{{{kv.Key}}}}} contains a line break and goes into a header: refused (header injection)."), "HeaderInjection", ErrorCategory.InvalidData, address));
+                    WriteError(new ErrorRecord(new ArgumentException($"{address}: the value of {{{{{name}}}}} contains a line break and goes into a header: refused (header injection)."), "HeaderInjection", ErrorCategory.InvalidData, address));
                     return;
                 }
             }
@@ -415,6 +417,8 @@ namespace MailOps.PowerShell.Commands
         }
 
         private MessageTemplate? _template;
+        private IReadOnlyList<string>? _placeholders;
+        private IReadOnlyList<string>? _headerPlaceholders;
 
         private MessageTemplate Template()
         {
