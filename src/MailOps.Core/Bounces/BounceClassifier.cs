@@ -50,10 +50,12 @@ namespace MailOps.Core.Bounces
 
         /// <summary>
         /// A hard bounce: the address itself will never work (its mailbox or its domain does not exist, or it moved),
-        /// the same rule as sisimai's. Policy and spam rejections are soft: they say nothing about the address.
+        /// the same rule as sisimai's. Policy and spam rejections are soft: they say nothing about the address. A domain
+        /// that accepts no mail (null MX, no MX) is hard unless a 4xx code says the failure is temporary
+        /// (<paramref name="replyCode"/> 0: no code at all).
         /// </summary>
         public static bool IsHard(string reason, int replyCode) =>
-            reason == UserUnknown || reason == HostUnknown || reason == HasMoved || (reason == NotAccept && replyCode >= 500);
+            reason == UserUnknown || reason == HostUnknown || reason == HasMoved || (reason == NotAccept && (replyCode >= 500 || replyCode == 0));
 
         /// <summary>
         /// The failure says nothing about the recipient: nothing answered for it (DNS failure, refused or timed-out
@@ -106,7 +108,7 @@ namespace MailOps.Core.Bounces
             R(BounceReasons.SecurityError, @"turn on (smtp )?authentication|smtp auth(entication)? (is )?required|authentication (is )?required|must authenticate|authentication failed|not authenticated|auth(entication)? (credentials )?invalid|security (policy|violation)|submission requires"),
             R(BounceReasons.SpamDetected, @"(black|block)listed (url|link|domain)s? in (the )?(message|body|content)|\buribl\b|\bsurbl\b|spam(?!haus|cop|rats)|junk|\bscore\b.{0,30}\b(over|exceeds?|above|too high)|\buce\b|unsolicited|bulk (mail|email)|content (filter|was rejected)|message content rejected|looks like (spam|junk)|scored too high|gtube|classified as|suspicious (content|message)"),
             R(BounceReasons.Suppressed, @"suppression list|suppressed (address|recipient)|on (the|a|our) suppression"),
-            R(BounceReasons.Blocked, @"block(ed|list)|black ?list|deny ?list|\brbl\b|dnsbl|spamhaus|spamcop|sorbs|barracuda|mailspike|listed (in|on|at|by)|client host rejected|access (denied|forbidden)|connection refused by|(your|the sending|sender) ip|ip address .* (rejected|not allowed|refused)|refused to talk|not allowed to send|connections? (from|not) .* (rejected|accepted)|invalid ip|poor reputation|banned|rejected because .* ip"),
+            R(BounceReasons.Blocked, @"block(ed|list)|black ?list|deny ?list|\brbl\b|dnsbl|spamhaus|spamcop|sorbs|barracuda|mailspike|listed (in|on|at|by)|client host rejected|access (denied|forbidden)|(your|the sending|sender) ip|ip address .* (rejected|not allowed|refused)|refused to talk|not allowed to send|connections? (from|not) .* (rejected|accepted)|invalid ip|poor reputation|banned|rejected because .* ip"),
             R(BounceReasons.Rejected, @"sender was rejected|sender (address )?(rejected|denied|refused|not allowed|verify failed|unknown|invalid)|(domain of )?sender address|envelope (from|sender)|mail from (address )?(rejected|refused|denied)|from address|return path|bad sender|sender domain|invalid sender|sender is not"),
             R(BounceReasons.PolicyViolation, @"polic(y|ies)|not accepted for .* reasons|violat|prohibited|not permitted|administrative(ly)? (prohibited|denied)|forbidden"),
             R(BounceReasons.NotCompliantRfc, @"rfc ?5322|rfc ?2822|not compliant|non-compliant|rfc compliance|multiple (from|date|subject) (headers|fields)"),
@@ -165,6 +167,12 @@ namespace MailOps.Core.Bounces
             if (decided != null)
             {
                 decided = AdjustForStage(decided, byCode, command, text);
+                if (decided == BounceReasons.UserUnknown && command != SmtpStage.RcptTo && statusCode != null && Regex.IsMatch(statusCode, @"^[45]\.7\."))
+                {
+                    // "unknown user" under a security/policy code (x.7.x), not in answer to RCPT TO: a policy filter
+                    // refused the message, the code does not say that the address is unknown
+                    decided = BounceReasons.Filtered;
+                }
                 if (decided == BounceReasons.HostUnknown && statusCode != null && statusCode.StartsWith("4.", StringComparison.Ordinal))
                 {
                     // a temporary DNS failure says nothing about whether the domain exists
@@ -324,7 +332,7 @@ namespace MailOps.Core.Bounces
         private static readonly Regex TranscriptCommand = new Regex(@">>>\s*(?<c>ehlo|helo|mail from|mail|rcpt to|rcpt|data|bdat|starttls|auth)\b", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant);
 
         private static readonly Regex StagePhrases = new Regex(
-            @"(?<mail>sender was rejected|rejected the sender|sender address rejected)|(?<helo>my name was rejected|helo command rejected|greeting)|(?<rcpt>does not like recipient|recipient address rejected)",
+            @"(?<conn>refused to talk to me|greeting (was )?(refused|rejected))|(?<mail>sender was rejected|rejected the sender|sender address rejected)|(?<helo>my name was rejected|helo command rejected|greeting)|(?<rcpt>does not like recipient|recipient address rejected)",
             RegexOptions.IgnoreCase | RegexOptions.CultureInvariant);
 
         internal static SmtpStage SmtpCommand(string text)
@@ -345,7 +353,7 @@ namespace MailOps.Core.Bounces
             var p = StagePhrases.Match(text);
             if (p.Success)
             {
-                return p.Groups["mail"].Success ? SmtpStage.MailFrom : p.Groups["helo"].Success ? SmtpStage.Helo : SmtpStage.RcptTo;
+                return p.Groups["conn"].Success ? SmtpStage.Connect : p.Groups["mail"].Success ? SmtpStage.MailFrom : p.Groups["helo"].Success ? SmtpStage.Helo : SmtpStage.RcptTo;
             }
 
             return SmtpStage.Unknown;
@@ -393,6 +401,12 @@ namespace MailOps.Core.Bounces
                 || (reason == BounceReasons.Blocked && !ClientWords.IsMatch(text))))
             {
                 return BounceReasons.Rejected;
+            }
+
+            if (command == SmtpStage.Connect && (reason == BounceReasons.SystemError || reason == BounceReasons.SystemFull))
+            {
+                // the server's greeting itself refused us ("try later", "service refused"): the client was turned away
+                return BounceReasons.Blocked;
             }
 
             if (reason == BounceReasons.UserUnknown && byCode != BounceReasons.UserUnknown && command == SmtpStage.Data)

@@ -44,7 +44,9 @@ namespace MailOps.Core.Bounces
             RemoteHost = remoteHost;
             Time = time;
             Reason = reason;
-            IsHard = BounceReasons.IsHard(reason, replyCode != 0 ? replyCode : statusCode != null && statusCode.StartsWith("5", StringComparison.Ordinal) ? 550 : 0);
+            IsHard = BounceReasons.IsHard(reason, replyCode != 0 ? replyCode
+                : statusCode != null && statusCode.StartsWith("5", StringComparison.Ordinal) ? 550
+                : statusCode != null && statusCode.StartsWith("4", StringComparison.Ordinal) ? 450 : 0);
             IsInfrastructureFailure = BounceReasons.IsInfrastructure(reason, RemoteAnswered(diagnostic, remoteHost, replyCode));
             IsFailure = BounceReasons.IsFailure(reason) && !string.Equals(action, "delivered", StringComparison.OrdinalIgnoreCase);
             FeedbackType = feedbackType;
@@ -127,6 +129,11 @@ namespace MailOps.Core.Bounces
             {
                 stream.CopyTo(buffer);
                 var bytes = FixLineEndings(buffer.ToArray());
+                if (bytes.Length > 5 && Encoding.ASCII.GetString(bytes, 0, 5) == "From ")
+                {
+                    return ParseMbox(bytes, source);
+                }
+
                 MimeMessage message;
                 try
                 {
@@ -139,6 +146,29 @@ namespace MailOps.Core.Bounces
 
                 return Parse(message, source);
             }
+        }
+
+        /// <summary>A file saved from a mailbox (mbox: each mail after a "From " line) may hold several bounces: all are read.</summary>
+        private static IReadOnlyList<BounceRecord> ParseMbox(byte[] bytes, string? source)
+        {
+            var result = new List<BounceRecord>();
+            var parser = new MimeParser(new MemoryStream(bytes), MimeFormat.Mbox);
+            while (!parser.IsEndOfStream)
+            {
+                MimeMessage message;
+                try
+                {
+                    message = parser.ParseMessage();
+                }
+                catch (FormatException)
+                {
+                    break;
+                }
+
+                result.AddRange(Parse(message, source));
+            }
+
+            return result;
         }
 
         /// <summary>A mail written with CR line ends only (old Mac) is turned into LF so MIME parsing sees its lines.</summary>
@@ -168,6 +198,7 @@ namespace MailOps.Core.Bounces
                 throw new ArgumentNullException(nameof(message));
             }
 
+            message = RepairBrokenMultipart(message);
             var bounceId = message.MessageId;
             var original = OriginalHeaders(message);
             var originalSender = original?.From.Mailboxes.FirstOrDefault()?.Address;
@@ -200,6 +231,15 @@ namespace MailOps.Core.Bounces
                 // some MTAs put the fields in a text part
                 var candidate = message.BodyParts.OfType<TextPart>().Select(t => t.Text ?? "").FirstOrDefault(t => Regex.IsMatch(t, @"^(Final|Original)-Recipient:", RegexOptions.Multiline | RegexOptions.IgnoreCase) && Regex.IsMatch(t, @"^Action:", RegexOptions.Multiline | RegexOptions.IgnoreCase));
                 dsnText = candidate;
+                if (candidate != null)
+                {
+                    // the fields follow the explanation in the same part: the explanation alone is the human text
+                    var fieldsStart = Regex.Match(humanText, @"^(Reporting-MTA|Received-From-MTA|Arrival-Date|Original-Envelope-Id|Final-Recipient|Original-Recipient|Action):", RegexOptions.Multiline | RegexOptions.IgnoreCase);
+                    if (fieldsStart.Success && fieldsStart.Index > 0)
+                    {
+                        humanText = humanText.Substring(0, fieldsStart.Index);
+                    }
+                }
             }
 
             if (dsnText != null)
@@ -236,6 +276,62 @@ namespace MailOps.Core.Bounces
             }
 
             return ParseNonStandard(message, humanText, original, originalSender, originalId, bounceId, source);
+        }
+
+        private static readonly Regex BoundaryLine = new Regex(@"^--(?=\S*[^\s-])(\S{6,70}?)(--)?[ \t]*$", RegexOptions.Multiline | RegexOptions.CultureInvariant);
+
+        /// <summary>
+        /// A multipart whose declared boundary never occurs in its body (old gateways that announce MIME and write plain
+        /// text, a boundary mistyped in the header, a boundary parameter lost to broken header folding) parses as a
+        /// multipart with no parts, its whole body in the preamble. Such a part is read again, in place: with the
+        /// boundary its body really uses when one occurs at least twice, otherwise as one plain-text part.
+        /// </summary>
+        internal static MimeMessage RepairBrokenMultipart(MimeMessage message)
+        {
+            if (message.Body != null)
+            {
+                message.Body = Repair(message.Body);
+            }
+
+            return message;
+        }
+
+        private static MimeEntity Repair(MimeEntity entity)
+        {
+            if (!(entity is Multipart multipart))
+            {
+                return entity;
+            }
+
+            if (multipart.Count > 0)
+            {
+                for (var i = 0; i < multipart.Count; i++)
+                {
+                    multipart[i] = Repair(multipart[i]);
+                }
+
+                return multipart;
+            }
+
+            if (string.IsNullOrWhiteSpace(multipart.Preamble))
+            {
+                return multipart;
+            }
+
+            var body = multipart.Preamble.Replace("\r\n", "\n");
+            var used = BoundaryLine.Matches(body).Cast<Match>().GroupBy(m => m.Groups[1].Value).FirstOrDefault(g => g.Count() >= 2)?.Key;
+            var header = used != null
+                ? "Content-Type: " + multipart.ContentType.MimeType + "; boundary=\"" + used + "\""
+                : "Content-Type: text/plain; charset=utf-8";
+            try
+            {
+                var repaired = MimeEntity.Load(new MemoryStream(Encoding.UTF8.GetBytes(header + "\n\n" + body)));
+                return repaired is Multipart m && m.Count == 0 ? multipart : Repair(repaired);
+            }
+            catch (FormatException)
+            {
+                return multipart;
+            }
         }
 
         /// <summary>One diagnostic line (a log's or an ESP export's), classified exactly as in a bounce mail.</summary>
@@ -292,7 +388,14 @@ namespace MailOps.Core.Bounces
 
                 if (string.IsNullOrWhiteSpace(diagnostic) || Regex.IsMatch(diagnostic!, @"^\s*[245]\d\d\s*$"))
                 {
-                    diagnostic = (diagnostic ?? "") + " " + Window(humanText, address, allRecipients);
+                    var window = Window(humanText, address, allRecipients);
+                    if (window.Length == 0 && allRecipients.Count == 1)
+                    {
+                        // the explanation does not name the recipient (it may name the alias or program it expanded to)
+                        window = ErrorText(humanText);
+                    }
+
+                    diagnostic = (diagnostic ?? "") + " " + window;
                 }
 
                 var remote = Field(g, "Remote-MTA");
