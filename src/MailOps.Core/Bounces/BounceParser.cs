@@ -148,6 +148,45 @@ namespace MailOps.Core.Bounces
             }
         }
 
+        private static readonly Regex ComplaintSubject = new Regex(@"\b(complaint|abuse report|spam report|reported as (spam|junk))\b", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant);
+
+        /// <summary>
+        /// Complaints that are not ARF: (1) the complained-of message returned whole as message/rfc822 under a
+        /// "complaint" subject, with no report part (Microsoft's Junk Mail Reporting Program, JMRP, sends them so and
+        /// names the complaining recipient in the returned copy's X-HmXmrOriginalRecipient header, as its sender
+        /// documentation describes); (2) an unsubscribe request mailed to a List-Unsubscribe "mailto:" address
+        /// (RFC 2369, RFC 8058): subject "unsubscribe", the requester in From.
+        /// </summary>
+        private static (string Recipient, string Type)? ComplaintWithoutReport(MimeMessage message, MimeMessage? original)
+        {
+            var subject = (message.Subject ?? "").Trim();
+            var hasReport = message.BodyParts.Any(p => p.ContentType.IsMimeType("message", "delivery-status") || p.ContentType.IsMimeType("message", "global-delivery-status"));
+            if (hasReport)
+            {
+                return null;
+            }
+
+            if (string.Equals(subject, "unsubscribe", StringComparison.OrdinalIgnoreCase) && message.From.Mailboxes.FirstOrDefault() is MailboxAddress requester)
+            {
+                return (requester.Address, "opt-out");
+            }
+
+            var returned = message.BodyParts.OfType<MessagePart>().Select(p => p.Message).FirstOrDefault(m => m != null);
+            if (returned == null)
+            {
+                return null;
+            }
+
+            var named = returned.Headers["X-HmXmrOriginalRecipient"];
+            if (named == null && (!ComplaintSubject.IsMatch(subject) || BounceSubject.IsMatch(subject)))
+            {
+                return null;
+            }
+
+            var recipient = CleanAddress(named ?? returned.To.Mailboxes.FirstOrDefault()?.Address ?? original?.To.Mailboxes.FirstOrDefault()?.Address ?? "");
+            return recipient.Contains("@") ? (recipient, "abuse") : ((string, string)?)null;
+        }
+
         /// <summary>A file saved from a mailbox (mbox: each mail after a "From " line) may hold several bounces: all are read.</summary>
         private static IReadOnlyList<BounceRecord> ParseMbox(byte[] bytes, string? source)
         {
@@ -222,6 +261,13 @@ namespace MailOps.Core.Bounces
                     BounceReasons.Feedback, type, Field(fields, "Original-Mail-From") ?? originalSender, originalId, bounceId, source)).ToList();
             }
 
+            var complaint = ComplaintWithoutReport(message, original);
+            if (complaint != null)
+            {
+                return new[] { new BounceRecord(BounceKind.Feedback, complaint.Value.Recipient, null, 0, null, null, null, message.Date, BounceReasons.Feedback,
+                    complaint.Value.Type, originalSender, originalId, bounceId, source) };
+            }
+
             // RFC 3464 delivery status
             var dsnText = message.BodyParts.Where(p => p.ContentType.IsMimeType("message", "delivery-status") || p.ContentType.IsMimeType("message", "global-delivery-status"))
                 .Select(PartText).FirstOrDefault();
@@ -260,7 +306,8 @@ namespace MailOps.Core.Bounces
             var from = message.From.Mailboxes.FirstOrDefault();
             var subject = message.Subject ?? "";
             var looksLikeBounce = BounceSubject.IsMatch(subject) || (from != null && (DaemonSender.IsMatch(from.Address) || DaemonSender.IsMatch(from.Name ?? "")))
-                || message.Headers.Contains("X-Failed-Recipients");
+                || message.Headers.Contains("X-Failed-Recipients")
+                || (ReturnsAMessage(message) && FailureWords.IsMatch(humanText));
             var autoSubmitted = message.Headers["Auto-Submitted"] ?? "";
             var isAutoReply = !looksLikeBounce && (autoSubmitted.StartsWith("auto-replied", StringComparison.OrdinalIgnoreCase)
                 || message.Headers.Contains("X-Autoreply") || message.Headers.Contains("X-Autorespond") || AutoReplySubject.IsMatch(subject));
@@ -268,6 +315,19 @@ namespace MailOps.Core.Bounces
             {
                 return new[] { new BounceRecord(BounceKind.AutoReply, from.Address, null, 0, null, null, null, message.Date, BounceReasons.Vacation, null,
                     message.To.Mailboxes.FirstOrDefault()?.Address, null, bounceId, source) };
+            }
+
+            if (!looksLikeBounce && FromListManager(message) && NotAMember.Match(subject + "\n" + humanText) is Match refusal && refusal.Success)
+            {
+                // the list refused the post: the list's address is the one that failed, the sender's standing the reason
+                var exclude = new HashSet<string>(message.From.Mailboxes.Concat(message.To.Mailboxes).Select(m => m.Address), StringComparer.OrdinalIgnoreCase);
+                var list = AddressesIn(humanText, exclude).FirstOrDefault() ?? from?.Address;
+                if (list != null)
+                {
+                    var line = BounceClassifier.Normalize((subject + "\n" + humanText).Split('\n').FirstOrDefault(l => NotAMember.IsMatch(l)) ?? refusal.Value);
+                    return new[] { new BounceRecord(BounceKind.NonStandard, list, "failed", 0, null, line, null, message.Date == DateTimeOffset.MinValue ? (DateTimeOffset?)null : message.Date,
+                        BounceReasons.Rejected, null, originalSender, originalId, bounceId, source) };
+                }
             }
 
             if (!looksLikeBounce)
@@ -492,9 +552,11 @@ namespace MailOps.Core.Bounces
 
             var failed = (message.Headers["X-Failed-Recipients"] ?? "").Split(',').Select(a => CleanAddress(a)).Where(a => a.Contains("@")).ToList();
             var recipients = failed.Count > 0 ? failed : Candidates(humanText, exclude);
+            original ??= recipients.Count == 0 ? ReturnedCopyInText(message) : null;
             if (recipients.Count == 0 && original != null)
             {
-                recipients = original.To.Mailboxes.Select(m => m.Address).Take(1).ToList();
+                // the bounce names no one: the returned copy says to whom it was sent
+                recipients = original.To.Mailboxes.Select(m => m.Address).Where(a => !exclude.Contains(a)).Take(1).ToList();
             }
 
             var result = new List<BounceRecord>();
@@ -531,6 +593,13 @@ namespace MailOps.Core.Bounces
                     }
                 }
 
+                if ((reason == BounceReasons.NetworkError || reason == BounceReasons.SystemError || reason == BounceReasons.OnHold || reason == BounceReasons.Undefined)
+                    && GaveUpSubject.IsMatch(message.Subject ?? ""))
+                {
+                    // "Returned mail: Cannot send message for 5 days": the retries ran out
+                    reason = BounceReasons.Expired;
+                }
+
                 var remote = Regex.Match(text, @"(?:host|server|mta)\s+([A-Za-z0-9.-]+\.[A-Za-z]{2,})(?:\s*\[[0-9a-fA-F.:]+\])?\s+(?:said|says|replied)", RegexOptions.IgnoreCase);
                 result.Add(new BounceRecord(BounceKind.NonStandard, rcpt, "failed", reply, status, text.Length > 0 ? Truncate(text, 1000) : null,
                     remote.Success ? remote.Groups[1].Value : null, message.Date == DateTimeOffset.MinValue ? (DateTimeOffset?)null : message.Date,
@@ -539,6 +608,26 @@ namespace MailOps.Core.Bounces
 
             return result;
         }
+
+        // a notice that says a message was not delivered (when it also returns that message, it is a bounce whatever its
+        // subject and sender)
+        private static readonly Regex FailureWords = new Regex(@"(could not|couldn.?t|cannot|can.?t|was not|wasn.?t|has not been|unable to) (be )?deliver(ed)?\b|\bundeliverable\b|delivery (has )?failed|permanent (fatal )?errors?\b|delivery to the following",
+            RegexOptions.IgnoreCase | RegexOptions.CultureInvariant);
+
+        // a mailing list manager refusing a post from someone who is not subscribed (fml, Mailman, ezmlm, Sympa word it so)
+        private static readonly Regex NotAMember = new Regex(@"\b(you are|you're|sender is|you aren't) not (a )?(member|subscriber)|\bnot (a )?member of (this|the) (mailing )?list|\bnon-?members? (are|is) not (allowed|permitted)|\bmembers[- ]only\b",
+            RegexOptions.IgnoreCase | RegexOptions.CultureInvariant);
+
+        /// <summary>The mail was written by a mailing list manager (RFC 2369/2919 list fields or a list server's own header).</summary>
+        private static bool FromListManager(MimeMessage message) =>
+            message.Headers.Any(h => Regex.IsMatch(h.Field, @"^(List-(Id|Post|Subscribe|Unsubscribe|Help|Owner)|X-ML-[A-Za-z]+|X-MLServer|X-Mailman-Version|Mailing-List|X-Sympa-[A-Za-z-]+)$", RegexOptions.IgnoreCase));
+
+        private static bool ReturnsAMessage(MimeMessage message) =>
+            message.BodyParts.Any(p => p is MessagePart || p.ContentType.IsMimeType("text", "rfc822-headers"));
+
+        // a subject saying that the message was given up after days or hours of retries (Sendmail's and its heirs')
+        private static readonly Regex GaveUpSubject = new Regex(@"\b(cannot|can't|could not|couldn't|unable to) (send|deliver)( the| your)? (message|mail) (for|in|within)( the)?( past| last)? \d+ (day|hour)s?",
+            RegexOptions.IgnoreCase | RegexOptions.CultureInvariant);
 
         // "did not reach the following recipient(s):", "The following address(es) failed:" and the like
         private static readonly Regex FailedListMarker = new Regex(@"(following|these) (recipients?|addresse?s?)(\((e?s)\))?\b.{0,60}?(:|$)|(could not|couldn.?t|was not|wasn.?t) (be )?delivered to:",
@@ -626,7 +715,10 @@ namespace MailOps.Core.Bounces
         private static string Truncate(string s, int max) => s.Length <= max ? s : s.Substring(0, max);
 
         /// <summary>The human-readable text of the bounce (not the returned original).</summary>
-        private static string HumanText(MimeMessage message)
+        private static string HumanText(MimeMessage message) => CutOriginal(FullText(message));
+
+        /// <summary>All the inline text of the bounce, a copy of the returned message included when it is written inline.</summary>
+        private static string FullText(MimeMessage message)
         {
             var sb = new StringBuilder();
             foreach (var part in TopLevelParts(message.Body))
@@ -644,7 +736,44 @@ namespace MailOps.Core.Bounces
                 }
             }
 
-            return CutOriginal(sb.ToString().Replace("\r\n", "\n").Replace('\r', '\n'));
+            return sb.ToString().Replace("\r\n", "\n").Replace('\r', '\n');
+        }
+
+        /// <summary>
+        /// The headers of a returned message copied inline into the bounce's text (no MIME part of its own), as old
+        /// MTAs do under "----- Unsent message follows -----".
+        /// </summary>
+        private static MimeMessage? ReturnedCopyInText(MimeMessage message)
+        {
+            var text = FullText(message);
+            var m = OriginalMarker.Match(text);
+            if (!m.Success || m.Index == 0)
+            {
+                return null;
+            }
+
+            var copy = text.Substring(m.Index);
+            if (copy.TrimStart().StartsWith("-", StringComparison.Ordinal))
+            {
+                var eol = copy.IndexOf('\n');
+                copy = eol < 0 ? "" : copy.Substring(eol + 1);
+            }
+
+            copy = copy.TrimStart('\n', ' ', '\t');
+            if (!Regex.IsMatch(copy, @"^[A-Za-z0-9-]+:"))
+            {
+                return null;
+            }
+
+            try
+            {
+                var returned = MimeMessage.Load(new MemoryStream(Encoding.UTF8.GetBytes(copy)));
+                return returned.To.Mailboxes.Any() ? returned : null;
+            }
+            catch (FormatException)
+            {
+                return null;
+            }
         }
 
         private static readonly Regex OriginalMarker = new Regex(
