@@ -188,7 +188,7 @@ namespace MailOps.Core.Bounces
         }
 
         /// <summary>A file saved from a mailbox (mbox: each mail after a "From " line) may hold several bounces: all are read.</summary>
-        private static IReadOnlyList<BounceRecord> ParseMbox(byte[] bytes, string? source)
+        private static List<BounceRecord> ParseMbox(byte[] bytes, string? source)
         {
             var result = new List<BounceRecord>();
             var parser = new MimeParser(new MemoryStream(bytes), MimeFormat.Mbox);
@@ -373,12 +373,13 @@ namespace MailOps.Core.Bounces
                 return multipart;
             }
 
-            if (string.IsNullOrWhiteSpace(multipart.Preamble))
+            var preamble = multipart.Preamble;
+            if (preamble == null || string.IsNullOrWhiteSpace(preamble))
             {
                 return multipart;
             }
 
-            var body = multipart.Preamble.Replace("\r\n", "\n");
+            var body = preamble.Replace("\r\n", "\n");
             var used = BoundaryLine.Matches(body).Cast<Match>().GroupBy(m => m.Groups[1].Value).FirstOrDefault(g => g.Count() >= 2)?.Key;
             var header = used != null
                 ? "Content-Type: " + multipart.ContentType.MimeType + "; boundary=\"" + used + "\""
