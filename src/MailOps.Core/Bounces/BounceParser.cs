@@ -692,6 +692,8 @@ namespace MailOps.Core.Bounces
 
             var lines = text.Substring(i).Split('\n').Take(12).ToList();
             var kept = new List<string> { lines[0] };
+            var lineStart = text.LastIndexOf('\n', Math.Max(0, i - 1)) + 1;
+            var onSummaryLine = SummaryLine.IsMatch(text.Substring(lineStart, i - lineStart + Math.Min(address.Length + 8, text.Length - i)));
             foreach (var line in lines.Skip(1))
             {
                 if (others != null && others.Any(o => !o.Equals(address, StringComparison.OrdinalIgnoreCase) && line.IndexOf(o, StringComparison.OrdinalIgnoreCase) >= 0))
@@ -699,11 +701,52 @@ namespace MailOps.Core.Bounces
                     break;
                 }
 
+                if ((SummaryLine.IsMatch(line) && line.IndexOf(address, StringComparison.OrdinalIgnoreCase) < 0)
+                    || (onSummaryLine && Regex.IsMatch(line, @"^\s*while talking to\b", RegexOptions.IgnoreCase)))
+                {
+                    // Sendmail's "550 other.host (smtp)... ..." or a new dialogue starts another target's failure
+                    break;
+                }
+
                 kept.Add(line);
+            }
+
+            // Sendmail writes what the server said ("While talking to", ">>>", "<<<") above the recipient's own
+            // "554 <rcpt>... Remote protocol error" line: that dialogue belongs to the recipient
+            if (onSummaryLine)
+            {
+                var domain = address.Substring(address.LastIndexOf('@') + 1);
+                var above = text.Substring(0, lineStart).TrimEnd('\n').Split('\n');
+                var dialogue = new List<string>();
+                for (var k = above.Length - 1; k >= 0 && dialogue.Count < 8; k--)
+                {
+                    var l = above[k];
+                    var sameHost = Regex.IsMatch(l, @"^\s*[245]\d\d " + Regex.Escape(domain) + @" \(", RegexOptions.IgnoreCase);
+                    if (!TranscriptLine.IsMatch(l) && !sameHost)
+                    {
+                        break;
+                    }
+
+                    dialogue.Insert(0, l);
+                    if (Regex.IsMatch(l, @"^\s*while talking to", RegexOptions.IgnoreCase))
+                    {
+                        break;
+                    }
+                }
+
+                if (dialogue.Count > 0)
+                {
+                    kept.InsertRange(0, dialogue);
+                }
             }
 
             return string.Join("\n", kept);
         }
+
+        // Sendmail's per-target result line: "554 <user@host>... reason" or "550 host.example (smtp)... reason"
+        private static readonly Regex SummaryLine = new Regex(@"^\s*[245]\d\d <?[^\s<>]+>?( \([a-z]+\))?\.\.\.\s", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant);
+
+        private static readonly Regex TranscriptLine = new Regex(@"^\s*(>>>|<<<|while talking to\b)", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant);
 
         /// <summary>The part of a bounce's text that explains the failure (lines with codes or error words).</summary>
         private static string ErrorText(string text)
