@@ -230,7 +230,9 @@ namespace MailOps.Core.Bounces
             return copy;
         }
 
-        public static IReadOnlyList<BounceRecord> Parse(MimeMessage message, string? source = null)
+        public static IReadOnlyList<BounceRecord> Parse(MimeMessage message, string? source = null) => Parse(message, source, 0);
+
+        private static IReadOnlyList<BounceRecord> Parse(MimeMessage message, string? source, int depth)
         {
             if (message == null)
             {
@@ -335,7 +337,19 @@ namespace MailOps.Core.Bounces
                 return Array.Empty<BounceRecord>();
             }
 
-            return ParseNonStandard(message, humanText, original, originalSender, originalId, bounceId, source);
+            var found = ParseNonStandard(message, humanText, original, originalSender, originalId, bounceId, source);
+            if (found.All(r => r.Reason == BounceReasons.OnHold || r.Reason == BounceReasons.Undefined) && original != null && depth < 3
+                && (BounceSubject.IsMatch(original.Subject ?? "") || original.BodyParts.Any(p => p.ContentType.IsMimeType("message", "delivery-status"))))
+            {
+                // a gateway that says nothing itself and returns the bounce it received: the returned bounce tells
+                var inner = Parse(original, source, depth + 1);
+                if (inner.Count > 0)
+                {
+                    return inner;
+                }
+            }
+
+            return found;
         }
 
         private static readonly Regex BoundaryLine = new Regex(@"^--(?=\S*[^\s-])(\S{6,70}?)(--)?[ \t]*$", RegexOptions.Multiline | RegexOptions.CultureInvariant);
