@@ -50,10 +50,12 @@ namespace MailOps.Core.Bounces
 
         /// <summary>
         /// A hard bounce: the address itself will never work (its mailbox or its domain does not exist, or it moved),
-        /// the same rule as sisimai's. Policy and spam rejections are soft: they say nothing about the address.
+        /// the same rule as sisimai's. Policy and spam rejections are soft: they say nothing about the address. A domain
+        /// that accepts no mail (null MX, no MX) is hard unless a 4xx code says the failure is temporary
+        /// (<paramref name="replyCode"/> 0: no code at all).
         /// </summary>
         public static bool IsHard(string reason, int replyCode) =>
-            reason == UserUnknown || reason == HostUnknown || reason == HasMoved || (reason == NotAccept && replyCode >= 500);
+            reason == UserUnknown || reason == HostUnknown || reason == HasMoved || (reason == NotAccept && (replyCode >= 500 || replyCode == 0));
 
         /// <summary>
         /// The failure says nothing about the recipient: nothing answered for it (DNS failure, refused or timed-out
@@ -83,7 +85,7 @@ namespace MailOps.Core.Bounces
             R(BounceReasons.Expired, @"did not accept our requests? to connect|host not reachable"),
             R(BounceReasons.NetworkError, @"name service error.*try again|host not found, try again|temporary failure in name resolution|lost connection with"),
             R(BounceReasons.Blocked, @"refused to talk to me|not accepting connections|smtp server of your (isp|provider)|use your (isp|provider).{0,4} (smtp|mail|outgoing) server"),
-            R(BounceReasons.Rejected, @"(sender|from|your) (e-?mail )?address (has been|is) (blacklisted|blocked|banned|denied)|sending to/from an address|purported responsible address|from:? domain is invalid|provide a valid from\b"),
+            R(BounceReasons.Rejected, @"(sender|from|your) (e-?mail )?address (has been|is) (blacklisted|blocked|banned|denied)|purported responsible address|\bfrom:? (address )?domain (is )?(invalid|not valid)|sender('s)? domain (is )?(invalid|not valid)"),
             R(BounceReasons.SystemError, @"unable to contact ldap|currently unavailable|loops back to myself"),
             R(BounceReasons.NotCompliantRfc, @"duplicate (header|[a-z-]+ header)|too many ([a-z-]+ )?header (fields|lines)|header (field )?(appears|occurs) (more than once|multiple times)"),
             R(BounceReasons.Filtered, @"blocked by the recipient|recipient (has )?blocked (you|the sender|your)|\buser reject|refuses? to (receive|accept) (this|your|the) (mail|message)|recipient preferences|message filtered|rejected (due to|by) user rules|only accepting mail from"),
@@ -92,22 +94,22 @@ namespace MailOps.Core.Bounces
             R(BounceReasons.AuthFailure, @"\bspf\b|sender policy framework|\bdkim\b|\bdmarc\b|domainkeys|authentication checks? fail|not (authorized|allowed) to send (mail )?(from|on behalf)|failed (spf|dkim|dmarc)|unauthenticated (email|mail)"),
             R(BounceReasons.RequirePtr, @"reverse (dns|lookup|hostname|dns lookup)|\bptr\b|\brdns\b|no reverse|client host .* (not found|unknown)|cannot find your hostname|hostname (is )?not (found|resolvable)|does not have a reverse|dns hostname|client host rejected: cannot find"),
             R(BounceReasons.BadReputation, @"reputation|unexpected volume or user complaints|sender score"),
-            R(BounceReasons.TooManyConn, @"frequency limit|connection rate limit|too many recipients|too many (connections|concurrent|simultaneous|sessions|smtp sessions)|connection (limit|rate) exceeded|maximum (number of )?connections"),
+            R(BounceReasons.TooManyConn, @"frequency limit(ed)?|sending too frequently|connection rate limit|too many recipients|too many (connections|concurrent|simultaneous|sessions|smtp sessions)|connection (limit|rate) exceeded|maximum (number of )?connections"),
             R(BounceReasons.Speeding, @"rate.?limit|sending rate|too (many|much) (mail|messages|emails|recipients) (from|sent|in)|too fast|throttl|exceeded (the )?(hourly|daily|message) (limit|quota)|slow down|(try again|send|sending) (more )?slow(er|ly)|sending too"),
-            R(BounceReasons.MailboxFull, @"mailbox (has )?exceeded|mailbox (is )?full|mail ?box.{0,20}\bfull\b|over (the )?(mailbox )?quota|quota (exceeded|full|has been exceeded)|exceeded (its |the |his |her )?(storage|quota|mailbox)|storage (allocation|limit|quota)|insufficient (mailbox |disk )?space|not enough (storage|space|disk space)|mailbox size limit|full mailbox|mailfolder is full|user is over|too much mail in|exceeds (its|the) (storage|quota|size)|disk quota"),
+            R(BounceReasons.MailboxFull, @"mailbox (has )?exceeded (the |its )?(\w+ )?(limit|quota|size|storage)|mailbox (is )?full|mail ?box.{0,20}\bfull\b|over (the )?(mailbox )?quota|quota (exceeded|full|has been exceeded)|exceeded (its |the |his |her )?(storage|quota|mailbox)|storage (allocation|limit|quota)|insufficient (mailbox |disk )?space|not enough (storage|space|disk space)|mailbox size limit|full mailbox|mailfolder is full|user is over|too much mail in|exceeds (its|the) (storage|quota|size)|disk quota"),
             R(BounceReasons.SystemFull, @"insufficient system (storage|resources)|(mail )?system (is )?full|disk (is )?full|out of disk|no space left"),
             R(BounceReasons.MesgTooBig, @"message (size )?(is )?too (big|large)|message (size )?exceeds|size (limit|exceeds)|too large|exceeds (the )?(maximum|max) (message )?size|message length exceeds|mail size"),
             R(BounceReasons.HasMoved, @"has moved|moved to|address (has )?changed|no longer (at|with) (this|our)|forwarding address"),
             R(BounceReasons.Suspend, @"(account|mailbox)\b.{0,40}\bis (disabled|inactive|deactivated|suspended)|(recipient|user)('s)? account is (blocked|locked)|(account|mailbox|user|address|recipient) (has been |is |was )?(temporarily )?(suspended|disabled|deactivated|inactive|frozen)|(domain|account|mailbox|service) .{0,40}\bis (currently |temporarily )?suspended|suspend(s|ed)? (the|its|his|her) (service|account)|(user|account|mailbox|recipient)\b.{0,60}\b(temporar(il)?y )?locked\b|suspended (account|mailbox|user)|(?<!temporarily )suspended by|disabled (account|mailbox|user)|deactivated|inactive (account|mailbox|user)|(account|mailbox) (has been |is )?(locked|closed|frozen|expired|blocked by the administrator)|no longer (active|in use|valid)|account (is )?unavailable|mailbox (is )?unavailable: account"),
-            R(BounceReasons.HostUnknown, @"(domain|host) may not exist|(?<![@.\w])(?:[a-z0-9-]+\.)+[a-z]{2,} does not exist|host or domain name not found|(host|domain) (name )?(not found|unknown|does not exist|doesn.?t exist)|unknown (host|domain)|no such (host|domain)|name service error|unrouteable (mail )?domain|nxdomain|domain (is )?(invalid|not valid)|unresolvable|domain is not reachable|recipient domain .* not (found|exist)|dns (lookup )?(error|failure) for|cannot (find|resolve) (the )?domain|mail domain .* not"),
+            R(BounceReasons.HostUnknown, @"(?<![@.\w])(?:[a-z0-9-]+\.){2,}[a-z]{2,}\.? does not exist|(?<![@.\w])[a-z0-9-]+\.(com|net|org|edu|gov|info|biz)\.? does not exist|host or domain name not found|(host|domain) (name )?(not found|unknown|does not exist|doesn.?t exist)|unknown (host|domain)|no such (host|domain)|name service error|unrouteable (mail )?domain|nxdomain|domain (is )?(invalid|not valid)|unresolvable|domain is not reachable|recipient domain .* not (found|exist)|dns (lookup )?(error|failure) for|cannot (find|resolve) (the )?domain|mail domain .* not"),
             R(BounceReasons.UserUnknown, @"\b5\.4\.1\b.{0,160}recipient address rejected: access denied|user ?(name )?(unknown|not found|doesn.?t exist|does not exist|not exist|invalid|not local)|unknown (user|recipient|local|address|mailbox|alias)|no such (user|recipient|mailbox|person|address|local user|account)|(mailbox|recipient|address|account|addressee) (not found|unknown|does not exist|doesn.?t exist|unavailable|invalid|not valid)|(invalid|bad|unknown) (recipient|mailbox|destination mailbox|address|user)|does not exist|not a valid (recipient|mailbox|user|address)|(?<!sender )address rejected\.?\s*$|(address|recipient) (couldn.?t|could not|cannot|can.?t) be found|no valid recipients?|address is possibly incorrect|(wasn.?t|was not|wasnt) found at the destination|recipient not found|invalid (final )?(delivery )?(userid|user id)|doesn.?t have an? .{0,40}account|unrouteable address|undeliverable address|mailbox not available|no mailbox|is not a known user|(user|recipient) is not (found|known)|couldn.?t find (the|any) (user|recipient|mailbox)|the email account that you tried to reach does not exist|no longer exists|not our customer|user not listed|account (not found|does not exist)|recipient not (found|recognized)|not listed in"),
             R(BounceReasons.NotAccept, @"no smtp service|no mx (record|found)|no mail exchanger|couldn.?t find a mail exchanger|does not accept (e-?)?mail|not accepting (e-?)?mail|null ?mx|accepts no mail|no mail (is )?accepted"),
             R(BounceReasons.FailedStartTls, @"starttls|tls (is )?required|must (issue|use) (a )?starttls|encryption required|requires? (a )?secure connection"),
             R(BounceReasons.SecurityError, @"turn on (smtp )?authentication|smtp auth(entication)? (is )?required|authentication (is )?required|must authenticate|authentication failed|not authenticated|auth(entication)? (credentials )?invalid|security (policy|violation)|submission requires"),
             R(BounceReasons.SpamDetected, @"(black|block)listed (url|link|domain)s? in (the )?(message|body|content)|\buribl\b|\bsurbl\b|spam(?!haus|cop|rats)|junk|\bscore\b.{0,30}\b(over|exceeds?|above|too high)|\buce\b|unsolicited|bulk (mail|email)|content (filter|was rejected)|message content rejected|looks like (spam|junk)|scored too high|gtube|classified as|suspicious (content|message)"),
             R(BounceReasons.Suppressed, @"suppression list|suppressed (address|recipient)|on (the|a|our) suppression"),
-            R(BounceReasons.Blocked, @"block(ed|list)|black ?list|deny ?list|\brbl\b|dnsbl|spamhaus|spamcop|sorbs|barracuda|mailspike|listed (in|on|at|by)|client host rejected|access (denied|forbidden)|connection refused by|(your|the sending|sender) ip|ip address .* (rejected|not allowed|refused)|refused to talk|not allowed to send|connections? (from|not) .* (rejected|accepted)|invalid ip|poor reputation|banned|rejected because .* ip"),
-            R(BounceReasons.Rejected, @"sender was rejected|sender (address )?(rejected|denied|refused|not allowed|verify failed|unknown|invalid)|(domain of )?sender address|envelope (from|sender)|mail from (address )?(rejected|refused|denied)|from address|return path|bad sender|sender domain|invalid sender|sender is not"),
+            R(BounceReasons.Blocked, @"block(ed|list)|black ?list|deny ?list|\brbl\b|dnsbl|spamhaus|spamcop|sorbs|barracuda|mailspike|listed (in|on|at|by)|client host rejected|access (denied|forbidden)|(your|the sending|sender) ip|ip address .* (rejected|not allowed|refused)|refused to talk|not allowed to send|connections? (from|not) .* (rejected|accepted)|invalid ip|poor reputation|banned|rejected because .* ip|(is|as) an open relay"),
+            R(BounceReasons.Rejected, @"sender was rejected|sender (address )?(rejected|denied|refused|not allowed|verify failed|unknown|invalid)|(domain of )?sender address|envelope (from|sender)|mail from (address )?(rejected|refused|denied)|from address|return path|bad sender|sender domain|invalid sender|sender is not|(you are|you're|you aren't) not (a )?(member|subscriber)|not (a )?member of (this|the) (mailing )?list|non-?members? (are|is) not (allowed|permitted)"),
             R(BounceReasons.PolicyViolation, @"polic(y|ies)|not accepted for .* reasons|violat|prohibited|not permitted|administrative(ly)? (prohibited|denied)|forbidden"),
             R(BounceReasons.NotCompliantRfc, @"rfc ?5322|rfc ?2822|not compliant|non-compliant|rfc compliance|multiple (from|date|subject) (headers|fields)"),
             R(BounceReasons.ContentError, @"header|improperly.?formatted|malformed|invalid (message|content|mime|character)|8-?bit|binary content|line too long|bare lf"),
@@ -165,6 +167,12 @@ namespace MailOps.Core.Bounces
             if (decided != null)
             {
                 decided = AdjustForStage(decided, byCode, command, text);
+                if (decided == BounceReasons.UserUnknown && command != SmtpStage.RcptTo && statusCode != null && Regex.IsMatch(statusCode, @"^[45]\.7\."))
+                {
+                    // "unknown user" under a security/policy code (x.7.x), not in answer to RCPT TO: a policy filter
+                    // refused the message, the code does not say that the address is unknown
+                    decided = BounceReasons.Filtered;
+                }
                 if (decided == BounceReasons.HostUnknown && statusCode != null && statusCode.StartsWith("4.", StringComparison.Ordinal))
                 {
                     // a temporary DNS failure says nothing about whether the domain exists
@@ -324,7 +332,7 @@ namespace MailOps.Core.Bounces
         private static readonly Regex TranscriptCommand = new Regex(@">>>\s*(?<c>ehlo|helo|mail from|mail|rcpt to|rcpt|data|bdat|starttls|auth)\b", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant);
 
         private static readonly Regex StagePhrases = new Regex(
-            @"(?<mail>sender was rejected|rejected the sender|sender address rejected)|(?<helo>my name was rejected|helo command rejected|greeting)|(?<rcpt>does not like recipient|recipient address rejected)",
+            @"(?<conn>refused to talk to me|greeting (was )?(refused|rejected))|(?<mail>sender was rejected|rejected the sender|sender address rejected)|(?<helo>my name was rejected|helo command rejected|greeting)|(?<rcpt>does not like recipient|recipient address rejected)",
             RegexOptions.IgnoreCase | RegexOptions.CultureInvariant);
 
         internal static SmtpStage SmtpCommand(string text)
@@ -345,7 +353,7 @@ namespace MailOps.Core.Bounces
             var p = StagePhrases.Match(text);
             if (p.Success)
             {
-                return p.Groups["mail"].Success ? SmtpStage.MailFrom : p.Groups["helo"].Success ? SmtpStage.Helo : SmtpStage.RcptTo;
+                return p.Groups["conn"].Success ? SmtpStage.Connect : p.Groups["mail"].Success ? SmtpStage.MailFrom : p.Groups["helo"].Success ? SmtpStage.Helo : SmtpStage.RcptTo;
             }
 
             return SmtpStage.Unknown;
@@ -383,7 +391,7 @@ namespace MailOps.Core.Bounces
         /// status code itself says the address is unknown.
         /// </summary>
         // a refusal that names the connecting client (its IP, its network, its provider) is about the client, whatever the stage
-        private static readonly Regex ClientWords = new Regex(@"\b(your|client|sending|connecting) (ip|host|network|server)\b|\bisp\b|dynamic ip|\bdnsbl\b|\brbl\b",
+        private static readonly Regex ClientWords = new Regex(@"\b(your|client|sending|connecting) (ip|host|network|server)\b|\bisp\b|dynamic ip|\bdnsbl\b|\brbl\b|open relay",
             RegexOptions.IgnoreCase | RegexOptions.CultureInvariant);
 
         private static string AdjustForStage(string reason, string? byCode, SmtpStage command, string text)
@@ -393,6 +401,12 @@ namespace MailOps.Core.Bounces
                 || (reason == BounceReasons.Blocked && !ClientWords.IsMatch(text))))
             {
                 return BounceReasons.Rejected;
+            }
+
+            if (command == SmtpStage.Connect && (reason == BounceReasons.SystemError || reason == BounceReasons.SystemFull))
+            {
+                // the server's greeting itself refused us ("try later", "service refused"): the client was turned away
+                return BounceReasons.Blocked;
             }
 
             if (reason == BounceReasons.UserUnknown && byCode != BounceReasons.UserUnknown && command == SmtpStage.Data)

@@ -44,7 +44,9 @@ namespace MailOps.Core.Bounces
             RemoteHost = remoteHost;
             Time = time;
             Reason = reason;
-            IsHard = BounceReasons.IsHard(reason, replyCode != 0 ? replyCode : statusCode != null && statusCode.StartsWith("5", StringComparison.Ordinal) ? 550 : 0);
+            IsHard = BounceReasons.IsHard(reason, replyCode != 0 ? replyCode
+                : statusCode != null && statusCode.StartsWith("5", StringComparison.Ordinal) ? 550
+                : statusCode != null && statusCode.StartsWith("4", StringComparison.Ordinal) ? 450 : 0);
             IsInfrastructureFailure = BounceReasons.IsInfrastructure(reason, RemoteAnswered(diagnostic, remoteHost, replyCode));
             IsFailure = BounceReasons.IsFailure(reason) && !string.Equals(action, "delivered", StringComparison.OrdinalIgnoreCase);
             FeedbackType = feedbackType;
@@ -127,6 +129,11 @@ namespace MailOps.Core.Bounces
             {
                 stream.CopyTo(buffer);
                 var bytes = FixLineEndings(buffer.ToArray());
+                if (bytes.Length > 5 && Encoding.ASCII.GetString(bytes, 0, 5) == "From ")
+                {
+                    return ParseMbox(bytes, source);
+                }
+
                 MimeMessage message;
                 try
                 {
@@ -139,6 +146,68 @@ namespace MailOps.Core.Bounces
 
                 return Parse(message, source);
             }
+        }
+
+        private static readonly Regex ComplaintSubject = new Regex(@"\b(complaint|abuse report|spam report|reported as (spam|junk))\b", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant);
+
+        /// <summary>
+        /// Complaints that are not ARF: (1) the complained-of message returned whole as message/rfc822 under a
+        /// "complaint" subject, with no report part (Microsoft's Junk Mail Reporting Program, JMRP, sends them so and
+        /// names the complaining recipient in the returned copy's X-HmXmrOriginalRecipient header, as its sender
+        /// documentation describes); (2) an unsubscribe request mailed to a List-Unsubscribe "mailto:" address
+        /// (RFC 2369, RFC 8058): subject "unsubscribe", the requester in From.
+        /// </summary>
+        private static (string Recipient, string Type)? ComplaintWithoutReport(MimeMessage message, MimeMessage? original)
+        {
+            var subject = (message.Subject ?? "").Trim();
+            var hasReport = message.BodyParts.Any(p => p.ContentType.IsMimeType("message", "delivery-status") || p.ContentType.IsMimeType("message", "global-delivery-status"));
+            if (hasReport)
+            {
+                return null;
+            }
+
+            if (string.Equals(subject, "unsubscribe", StringComparison.OrdinalIgnoreCase) && message.From.Mailboxes.FirstOrDefault() is MailboxAddress requester)
+            {
+                return (requester.Address, "opt-out");
+            }
+
+            var returned = message.BodyParts.OfType<MessagePart>().Select(p => p.Message).FirstOrDefault(m => m != null);
+            if (returned == null)
+            {
+                return null;
+            }
+
+            var named = returned.Headers["X-HmXmrOriginalRecipient"];
+            if (named == null && (!ComplaintSubject.IsMatch(subject) || BounceSubject.IsMatch(subject)))
+            {
+                return null;
+            }
+
+            var recipient = CleanAddress(named ?? returned.To.Mailboxes.FirstOrDefault()?.Address ?? original?.To.Mailboxes.FirstOrDefault()?.Address ?? "");
+            return recipient.Contains("@") ? (recipient, "abuse") : ((string, string)?)null;
+        }
+
+        /// <summary>A file saved from a mailbox (mbox: each mail after a "From " line) may hold several bounces: all are read.</summary>
+        private static List<BounceRecord> ParseMbox(byte[] bytes, string? source)
+        {
+            var result = new List<BounceRecord>();
+            var parser = new MimeParser(new MemoryStream(bytes), MimeFormat.Mbox);
+            while (!parser.IsEndOfStream)
+            {
+                MimeMessage message;
+                try
+                {
+                    message = parser.ParseMessage();
+                }
+                catch (FormatException)
+                {
+                    break;
+                }
+
+                result.AddRange(Parse(message, source));
+            }
+
+            return result;
         }
 
         /// <summary>A mail written with CR line ends only (old Mac) is turned into LF so MIME parsing sees its lines.</summary>
@@ -161,13 +230,16 @@ namespace MailOps.Core.Bounces
             return copy;
         }
 
-        public static IReadOnlyList<BounceRecord> Parse(MimeMessage message, string? source = null)
+        public static IReadOnlyList<BounceRecord> Parse(MimeMessage message, string? source = null) => Parse(message, source, 0);
+
+        private static IReadOnlyList<BounceRecord> Parse(MimeMessage message, string? source, int depth)
         {
             if (message == null)
             {
                 throw new ArgumentNullException(nameof(message));
             }
 
+            message = RepairBrokenMultipart(message);
             var bounceId = message.MessageId;
             var original = OriginalHeaders(message);
             var originalSender = original?.From.Mailboxes.FirstOrDefault()?.Address;
@@ -191,6 +263,13 @@ namespace MailOps.Core.Bounces
                     BounceReasons.Feedback, type, Field(fields, "Original-Mail-From") ?? originalSender, originalId, bounceId, source)).ToList();
             }
 
+            var complaint = ComplaintWithoutReport(message, original);
+            if (complaint != null)
+            {
+                return new[] { new BounceRecord(BounceKind.Feedback, complaint.Value.Recipient, null, 0, null, null, null, message.Date, BounceReasons.Feedback,
+                    complaint.Value.Type, originalSender, originalId, bounceId, source) };
+            }
+
             // RFC 3464 delivery status
             var dsnText = message.BodyParts.Where(p => p.ContentType.IsMimeType("message", "delivery-status") || p.ContentType.IsMimeType("message", "global-delivery-status"))
                 .Select(PartText).FirstOrDefault();
@@ -200,6 +279,15 @@ namespace MailOps.Core.Bounces
                 // some MTAs put the fields in a text part
                 var candidate = message.BodyParts.OfType<TextPart>().Select(t => t.Text ?? "").FirstOrDefault(t => Regex.IsMatch(t, @"^(Final|Original)-Recipient:", RegexOptions.Multiline | RegexOptions.IgnoreCase) && Regex.IsMatch(t, @"^Action:", RegexOptions.Multiline | RegexOptions.IgnoreCase));
                 dsnText = candidate;
+                if (candidate != null)
+                {
+                    // the fields follow the explanation in the same part: the explanation alone is the human text
+                    var fieldsStart = Regex.Match(humanText, @"^(Reporting-MTA|Received-From-MTA|Arrival-Date|Original-Envelope-Id|Final-Recipient|Original-Recipient|Action):", RegexOptions.Multiline | RegexOptions.IgnoreCase);
+                    if (fieldsStart.Success && fieldsStart.Index > 0)
+                    {
+                        humanText = humanText.Substring(0, fieldsStart.Index);
+                    }
+                }
             }
 
             if (dsnText != null)
@@ -220,7 +308,8 @@ namespace MailOps.Core.Bounces
             var from = message.From.Mailboxes.FirstOrDefault();
             var subject = message.Subject ?? "";
             var looksLikeBounce = BounceSubject.IsMatch(subject) || (from != null && (DaemonSender.IsMatch(from.Address) || DaemonSender.IsMatch(from.Name ?? "")))
-                || message.Headers.Contains("X-Failed-Recipients");
+                || message.Headers.Contains("X-Failed-Recipients")
+                || (ReturnsAMessage(message) && FailureWords.IsMatch(humanText));
             var autoSubmitted = message.Headers["Auto-Submitted"] ?? "";
             var isAutoReply = !looksLikeBounce && (autoSubmitted.StartsWith("auto-replied", StringComparison.OrdinalIgnoreCase)
                 || message.Headers.Contains("X-Autoreply") || message.Headers.Contains("X-Autorespond") || AutoReplySubject.IsMatch(subject));
@@ -230,12 +319,94 @@ namespace MailOps.Core.Bounces
                     message.To.Mailboxes.FirstOrDefault()?.Address, null, bounceId, source) };
             }
 
+            if (!looksLikeBounce && FromListManager(message) && NotAMember.Match(subject + "\n" + humanText) is Match refusal && refusal.Success)
+            {
+                // the list refused the post: the list's address is the one that failed, the sender's standing the reason
+                var exclude = new HashSet<string>(message.From.Mailboxes.Concat(message.To.Mailboxes).Select(m => m.Address), StringComparer.OrdinalIgnoreCase);
+                var list = AddressesIn(humanText, exclude).FirstOrDefault() ?? from?.Address;
+                if (list != null)
+                {
+                    var line = BounceClassifier.Normalize((subject + "\n" + humanText).Split('\n').FirstOrDefault(l => NotAMember.IsMatch(l)) ?? refusal.Value);
+                    return new[] { new BounceRecord(BounceKind.NonStandard, list, "failed", 0, null, line, null, message.Date == DateTimeOffset.MinValue ? (DateTimeOffset?)null : message.Date,
+                        BounceReasons.Rejected, null, originalSender, originalId, bounceId, source) };
+                }
+            }
+
             if (!looksLikeBounce)
             {
                 return Array.Empty<BounceRecord>();
             }
 
-            return ParseNonStandard(message, humanText, original, originalSender, originalId, bounceId, source);
+            var found = ParseNonStandard(message, humanText, original, originalSender, originalId, bounceId, source);
+            if (found.All(r => r.Reason == BounceReasons.OnHold || r.Reason == BounceReasons.Undefined) && original != null && depth < 3
+                && (BounceSubject.IsMatch(original.Subject ?? "") || original.BodyParts.Any(p => p.ContentType.IsMimeType("message", "delivery-status"))))
+            {
+                // a gateway that says nothing itself and returns the bounce it received: the returned bounce tells
+                var inner = Parse(original, source, depth + 1);
+                if (inner.Count > 0)
+                {
+                    return inner;
+                }
+            }
+
+            return found;
+        }
+
+        private static readonly Regex BoundaryLine = new Regex(@"^--(?=\S*[^\s-])(\S{6,70}?)(--)?[ \t]*$", RegexOptions.Multiline | RegexOptions.CultureInvariant);
+
+        /// <summary>
+        /// A multipart whose declared boundary never occurs in its body (old gateways that announce MIME and write plain
+        /// text, a boundary mistyped in the header, a boundary parameter lost to broken header folding) parses as a
+        /// multipart with no parts, its whole body in the preamble. Such a part is read again, in place: with the
+        /// boundary its body really uses when one occurs at least twice, otherwise as one plain-text part.
+        /// </summary>
+        internal static MimeMessage RepairBrokenMultipart(MimeMessage message)
+        {
+            if (message.Body != null)
+            {
+                message.Body = Repair(message.Body);
+            }
+
+            return message;
+        }
+
+        private static MimeEntity Repair(MimeEntity entity)
+        {
+            if (!(entity is Multipart multipart))
+            {
+                return entity;
+            }
+
+            if (multipart.Count > 0)
+            {
+                for (var i = 0; i < multipart.Count; i++)
+                {
+                    multipart[i] = Repair(multipart[i]);
+                }
+
+                return multipart;
+            }
+
+            var preamble = multipart.Preamble;
+            if (preamble == null || string.IsNullOrWhiteSpace(preamble))
+            {
+                return multipart;
+            }
+
+            var body = preamble.Replace("\r\n", "\n");
+            var used = BoundaryLine.Matches(body).Cast<Match>().GroupBy(m => m.Groups[1].Value).FirstOrDefault(g => g.Count() >= 2)?.Key;
+            var header = used != null
+                ? "Content-Type: " + multipart.ContentType.MimeType + "; boundary=\"" + used + "\""
+                : "Content-Type: text/plain; charset=utf-8";
+            try
+            {
+                var repaired = MimeEntity.Load(new MemoryStream(Encoding.UTF8.GetBytes(header + "\n\n" + body)));
+                return repaired is Multipart m && m.Count == 0 ? multipart : Repair(repaired);
+            }
+            catch (FormatException)
+            {
+                return multipart;
+            }
         }
 
         /// <summary>One diagnostic line (a log's or an ESP export's), classified exactly as in a bounce mail.</summary>
@@ -292,7 +463,14 @@ namespace MailOps.Core.Bounces
 
                 if (string.IsNullOrWhiteSpace(diagnostic) || Regex.IsMatch(diagnostic!, @"^\s*[245]\d\d\s*$"))
                 {
-                    diagnostic = (diagnostic ?? "") + " " + Window(humanText, address, allRecipients);
+                    var window = Window(humanText, address, allRecipients);
+                    if (window.Length == 0 && allRecipients.Count == 1)
+                    {
+                        // the explanation does not name the recipient (it may name the alias or program it expanded to)
+                        window = ErrorText(humanText);
+                    }
+
+                    diagnostic = (diagnostic ?? "") + " " + window;
                 }
 
                 var remote = Field(g, "Remote-MTA");
@@ -389,9 +567,11 @@ namespace MailOps.Core.Bounces
 
             var failed = (message.Headers["X-Failed-Recipients"] ?? "").Split(',').Select(a => CleanAddress(a)).Where(a => a.Contains("@")).ToList();
             var recipients = failed.Count > 0 ? failed : Candidates(humanText, exclude);
+            original ??= recipients.Count == 0 ? ReturnedCopyInText(message) : null;
             if (recipients.Count == 0 && original != null)
             {
-                recipients = original.To.Mailboxes.Select(m => m.Address).Take(1).ToList();
+                // the bounce names no one: the returned copy says to whom it was sent
+                recipients = original.To.Mailboxes.Select(m => m.Address).Where(a => !exclude.Contains(a)).Take(1).ToList();
             }
 
             var result = new List<BounceRecord>();
@@ -428,6 +608,13 @@ namespace MailOps.Core.Bounces
                     }
                 }
 
+                if ((reason == BounceReasons.NetworkError || reason == BounceReasons.SystemError || reason == BounceReasons.OnHold || reason == BounceReasons.Undefined)
+                    && GaveUpSubject.IsMatch(message.Subject ?? ""))
+                {
+                    // "Returned mail: Cannot send message for 5 days": the retries ran out
+                    reason = BounceReasons.Expired;
+                }
+
                 var remote = Regex.Match(text, @"(?:host|server|mta)\s+([A-Za-z0-9.-]+\.[A-Za-z]{2,})(?:\s*\[[0-9a-fA-F.:]+\])?\s+(?:said|says|replied)", RegexOptions.IgnoreCase);
                 result.Add(new BounceRecord(BounceKind.NonStandard, rcpt, "failed", reply, status, text.Length > 0 ? Truncate(text, 1000) : null,
                     remote.Success ? remote.Groups[1].Value : null, message.Date == DateTimeOffset.MinValue ? (DateTimeOffset?)null : message.Date,
@@ -436,6 +623,26 @@ namespace MailOps.Core.Bounces
 
             return result;
         }
+
+        // a notice that says a message was not delivered (when it also returns that message, it is a bounce whatever its
+        // subject and sender)
+        private static readonly Regex FailureWords = new Regex(@"(could not|couldn.?t|cannot|can.?t|was not|wasn.?t|has not been|unable to) (be )?deliver(ed)?\b|\bundeliverable\b|delivery (has )?failed|permanent (fatal )?errors?\b|delivery to the following",
+            RegexOptions.IgnoreCase | RegexOptions.CultureInvariant);
+
+        // a mailing list manager refusing a post from someone who is not subscribed (fml, Mailman, ezmlm, Sympa word it so)
+        private static readonly Regex NotAMember = new Regex(@"\b(you are|you're|sender is|you aren't) not (a )?(member|subscriber)|\bnot (a )?member of (this|the) (mailing )?list|\bnon-?members? (are|is) not (allowed|permitted)|\bmembers[- ]only\b",
+            RegexOptions.IgnoreCase | RegexOptions.CultureInvariant);
+
+        /// <summary>The mail was written by a mailing list manager (RFC 2369/2919 list fields or a list server's own header).</summary>
+        private static bool FromListManager(MimeMessage message) =>
+            message.Headers.Any(h => Regex.IsMatch(h.Field, @"^(List-(Id|Post|Subscribe|Unsubscribe|Help|Owner)|X-ML-[A-Za-z]+|X-MLServer|X-Mailman-Version|Mailing-List|X-Sympa-[A-Za-z-]+)$", RegexOptions.IgnoreCase));
+
+        private static bool ReturnsAMessage(MimeMessage message) =>
+            message.BodyParts.Any(p => p is MessagePart || p.ContentType.IsMimeType("text", "rfc822-headers"));
+
+        // a subject saying that the message was given up after days or hours of retries (Sendmail's and its heirs')
+        private static readonly Regex GaveUpSubject = new Regex(@"\b(cannot|can't|could not|couldn't|unable to) (send|deliver)( the| your)? (message|mail) (for|in|within)( the)?( past| last)? \d+ (day|hour)s?",
+            RegexOptions.IgnoreCase | RegexOptions.CultureInvariant);
 
         // "did not reach the following recipient(s):", "The following address(es) failed:" and the like
         private static readonly Regex FailedListMarker = new Regex(@"(following|these) (recipients?|addresse?s?)(\((e?s)\))?\b.{0,60}?(:|$)|(could not|couldn.?t|was not|wasn.?t) (be )?delivered to:",
@@ -499,6 +706,8 @@ namespace MailOps.Core.Bounces
 
             var lines = text.Substring(i).Split('\n').Take(12).ToList();
             var kept = new List<string> { lines[0] };
+            var lineStart = text.LastIndexOf('\n', Math.Max(0, i - 1)) + 1;
+            var onSummaryLine = SummaryLine.IsMatch(text.Substring(lineStart, i - lineStart + Math.Min(address.Length + 8, text.Length - i)));
             foreach (var line in lines.Skip(1))
             {
                 if (others != null && others.Any(o => !o.Equals(address, StringComparison.OrdinalIgnoreCase) && line.IndexOf(o, StringComparison.OrdinalIgnoreCase) >= 0))
@@ -506,11 +715,52 @@ namespace MailOps.Core.Bounces
                     break;
                 }
 
+                if ((SummaryLine.IsMatch(line) && line.IndexOf(address, StringComparison.OrdinalIgnoreCase) < 0)
+                    || (onSummaryLine && Regex.IsMatch(line, @"^\s*while talking to\b", RegexOptions.IgnoreCase)))
+                {
+                    // Sendmail's "550 other.host (smtp)... ..." or a new dialogue starts another target's failure
+                    break;
+                }
+
                 kept.Add(line);
+            }
+
+            // Sendmail writes what the server said ("While talking to", ">>>", "<<<") above the recipient's own
+            // "554 <rcpt>... Remote protocol error" line: that dialogue belongs to the recipient
+            if (onSummaryLine)
+            {
+                var domain = address.Substring(address.LastIndexOf('@') + 1);
+                var above = text.Substring(0, lineStart).TrimEnd('\n').Split('\n');
+                var dialogue = new List<string>();
+                for (var k = above.Length - 1; k >= 0 && dialogue.Count < 8; k--)
+                {
+                    var l = above[k];
+                    var sameHost = Regex.IsMatch(l, @"^\s*[245]\d\d " + Regex.Escape(domain) + @" \(", RegexOptions.IgnoreCase);
+                    if (!TranscriptLine.IsMatch(l) && !sameHost)
+                    {
+                        break;
+                    }
+
+                    dialogue.Insert(0, l);
+                    if (Regex.IsMatch(l, @"^\s*while talking to", RegexOptions.IgnoreCase))
+                    {
+                        break;
+                    }
+                }
+
+                if (dialogue.Count > 0)
+                {
+                    kept.InsertRange(0, dialogue);
+                }
             }
 
             return string.Join("\n", kept);
         }
+
+        // Sendmail's per-target result line: "554 <user@host>... reason" or "550 host.example (smtp)... reason"
+        private static readonly Regex SummaryLine = new Regex(@"^\s*[245]\d\d <?[^\s<>]+>?( \([a-z]+\))?\.\.\.\s", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant);
+
+        private static readonly Regex TranscriptLine = new Regex(@"^\s*(>>>|<<<|while talking to\b)", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant);
 
         /// <summary>The part of a bounce's text that explains the failure (lines with codes or error words).</summary>
         private static string ErrorText(string text)
@@ -523,7 +773,10 @@ namespace MailOps.Core.Bounces
         private static string Truncate(string s, int max) => s.Length <= max ? s : s.Substring(0, max);
 
         /// <summary>The human-readable text of the bounce (not the returned original).</summary>
-        private static string HumanText(MimeMessage message)
+        private static string HumanText(MimeMessage message) => CutOriginal(FullText(message));
+
+        /// <summary>All the inline text of the bounce, a copy of the returned message included when it is written inline.</summary>
+        private static string FullText(MimeMessage message)
         {
             var sb = new StringBuilder();
             foreach (var part in TopLevelParts(message.Body))
@@ -541,7 +794,44 @@ namespace MailOps.Core.Bounces
                 }
             }
 
-            return CutOriginal(sb.ToString().Replace("\r\n", "\n").Replace('\r', '\n'));
+            return sb.ToString().Replace("\r\n", "\n").Replace('\r', '\n');
+        }
+
+        /// <summary>
+        /// The headers of a returned message copied inline into the bounce's text (no MIME part of its own), as old
+        /// MTAs do under "----- Unsent message follows -----".
+        /// </summary>
+        private static MimeMessage? ReturnedCopyInText(MimeMessage message)
+        {
+            var text = FullText(message);
+            var m = OriginalMarker.Match(text);
+            if (!m.Success || m.Index == 0)
+            {
+                return null;
+            }
+
+            var copy = text.Substring(m.Index);
+            if (copy.TrimStart().StartsWith("-", StringComparison.Ordinal))
+            {
+                var eol = copy.IndexOf('\n');
+                copy = eol < 0 ? "" : copy.Substring(eol + 1);
+            }
+
+            copy = copy.TrimStart('\n', ' ', '\t');
+            if (!Regex.IsMatch(copy, @"^[A-Za-z0-9-]+:"))
+            {
+                return null;
+            }
+
+            try
+            {
+                var returned = MimeMessage.Load(new MemoryStream(Encoding.UTF8.GetBytes(copy)));
+                return returned.To.Mailboxes.Any() ? returned : null;
+            }
+            catch (FormatException)
+            {
+                return null;
+            }
         }
 
         private static readonly Regex OriginalMarker = new Regex(
