@@ -7,7 +7,10 @@ BeforeAll {
     $script:Lab = Get-Lab
     $script:Dir = New-TestFolder
     $script:Config = Join-Path $script:Dir 'mailops.yaml'
-    (Get-Content -Raw $script:Lab.config) -replace '(?m)^  path: .*$', "  path: '$($script:Dir)/send.db'" | Set-Content $script:Config
+    # the lab's configuration with a store of its own, and one more relay: the secondary's SMTP port, which (unlike its
+    # submission port) applies the recipient checks of remote.test (a temporary failure for tempfail@remote.test)
+    $remoteMx = "  - name: remote-mx`n    host: 127.0.0.1`n    port: $($script:Lab.smtp.secondary.port)`n    security: StartTls`n    role: secondary`n    caFile: $($script:Lab.tls.ca)`n    heloName: client.lab.test`n    timeoutSeconds: 10`n  - name: openrelay`n"
+    (Get-Content -Raw $script:Lab.config) -replace '(?m)^  path: .*$', "  path: '$($script:Dir)/send.db'" -replace '(?m)^  - name: openrelay\r?\n', $remoteMx | Set-Content $script:Config
     $script:Saved = $env:MAILOPS_CONFIG
     $env:MAILOPS_CONFIG = $script:Config
     $script:Cred = [pscredential]::new($script:Lab.sasl.user, (ConvertTo-SecureString $script:Lab.sasl.password -AsPlainText -Force))
@@ -130,13 +133,39 @@ print(json.dumps({'dkim': 'pass' if ok else 'fail', 'subject': str(m['subject'])
         $rate | Should -BeLessOrEqual (240 * 1.02)
         $rate | Should -BeGreaterOrEqual (240 * 0.98)
 
-        $mixed = @(1..11 | ForEach-Object { "dom$_@sink.test" }) + @('alice@remote.test', 'bob@remote.test')
+        $mixed = @(1..21 | ForEach-Object { "dom$_@sink.test" }) + @('alice@remote.test', 'bob@remote.test')
         $r = $mixed | Send-ViaSecondaryRelay -From news@lab.test -Subject 'domains' -TextBody 'x' -Credential $script:Cred -JobName perdomain -PerDomainPerMinute 240 -MaxConnections 4
         $items = Get-MailOpsSendJob -Name perdomain -Items
         $sink = $items | Where-Object { $_.Address -like '*@sink.test' } | ForEach-Object UpdatedAt | Sort-Object
-        $sinkRate = 10 / ($sink[-1] - $sink[0]).TotalMinutes
+        $sinkRate = 20 / ($sink[-1] - $sink[0]).TotalMinutes
         $sinkRate | Should -BeLessOrEqual (240 * 1.02)
         $sinkRate | Should -BeGreaterOrEqual (240 * 0.98)
+    }
+
+    It 'retries a temporary failure with growing delays, and records permanent failures as bounces' {
+        $r = 'tempfail@remote.test', 'ghost@remote.test', 'alice@remote.test' | Send-ViaSecondaryRelay -Relay remote-mx -From news@lab.test -Subject 'retry' -TextBody 'x' `
+            -JobName retry -Flow newsletter -RetryDelay 00:00:02 -MaxAttempts 3 -RetryWindow 00:00:30
+        $r.Sent | Should -Be 1
+        $r.Failed | Should -Be 2
+        $items = Get-MailOpsSendJob -Name retry -Items
+        $tf = $items | Where-Object Address -eq "tempfail@remote.test"
+        $tf.Attempts | Should -Be 3 -Because "reply: $($tf.Reply)"
+        ($items | Where-Object Address -eq 'ghost@remote.test').Attempts | Should -Be 1
+        # the relay's own log: three refusals of tempfail, the second wait about twice the first (2 s and 4 s, +-20%)
+        $times = @(Get-Content $script:Lab.smtp.secondary.log | Where-Object { $_ -match 'reject: RCPT .*451 4\.3\.0 <tempfail@remote\.test>' } |
+                ForEach-Object { [datetime]::ParseExact(($_.Substring(0, 15) -replace '  ', ' 0'), 'MMM dd HH:mm:ss', [cultureinfo]::InvariantCulture) })
+        $times.Count | Should -Be 3
+        $first = ($times[1] - $times[0]).TotalSeconds
+        $second = ($times[2] - $times[1]).TotalSeconds
+        $first | Should -BeGreaterOrEqual 1
+        $first | Should -BeLessOrEqual 3
+        $second | Should -BeGreaterOrEqual 3
+        $second | Should -BeLessOrEqual 6
+        $ghost = Get-Bounce -Address ghost@remote.test
+        $ghost.Reason | Should -Be 'userunknown'
+        $ghost.Flow | Should -Be 'newsletter'
+        $ghost.SuppressionState | Should -Be 'suppressed'
+        (Get-Bounce -Address tempfail@remote.test).IsHard | Should -BeFalse
     }
 
     It 'fails over to a second secondary relay when the first is down' {
