@@ -113,3 +113,41 @@ Describe 'A send job killed, resumed, and its relay restarted' {
         Write-Host "  Maildir: $($files.Count) messages for $($sent.Count) sent and $($doubtful.Count) reported as possibly duplicated"
     }
 }
+
+Describe 'A send job stopped with Ctrl+C' {
+    It 'stops cleanly (the rest stays pending), and the resumed job sends each message once' {
+        $job = $script:Job + 'c'
+        $ps = [powershell]::Create()
+        $null = $ps.AddScript("Import-Module '$(Get-TestModulePath)'; `$cred = [pscredential]::new('$($script:Lab.sasl.user)', (ConvertTo-SecureString '$($script:Lab.sasl.password)' -AsPlainText -Force)); " +
+            "1..150 | ForEach-Object { `"ctrlc`$_@sink.test`" } | Send-ViaSecondaryRelay -ConfigPath '$($script:Config)' -From news@lab.test -Subject 'ctrl-c' -TextBody 'x' -Credential `$cred -JobName $job -PerMinute 1200 -MaxConnections 2")
+        $handle = $ps.BeginInvoke()
+        $deadline = (Get-Date).AddSeconds(60)
+        do {
+            Start-Sleep -Milliseconds 100
+            $j = Get-MailOpsSendJob -Name $job -ConfigPath $script:Config -ErrorAction SilentlyContinue
+        } until (($j -and $j.Sent -ge 20) -or $handle.IsCompleted -or (Get-Date) -gt $deadline)
+        $j.Sent | Should -BeGreaterOrEqual 20
+        $ps.Stop()   # what Ctrl+C does: StopProcessing, which cancels the job's token
+        $ps.Dispose()
+        $after = Get-MailOpsSendJob -Name $job -ConfigPath $script:Config
+        $after.State | Should -Be 'interrupted'
+        $after.Sent | Should -BeLessThan 150
+        $after.Counts.ContainsKey('in-data') | Should -BeFalse
+        $cred = [pscredential]::new($script:Lab.sasl.user, (ConvertTo-SecureString $script:Lab.sasl.password -AsPlainText -Force))
+        $done = Resume-MailOpsSendJob -Name $job -ConfigPath $script:Config -Credential $cred -Confirm:$false
+        $done.State | Should -Be 'completed'
+        ($done.Sent + $done.PossiblyDuplicated) | Should -Be 150
+        $pattern = "(?m)^X-MailOps-Job: $([regex]::Escape($job))\r?$"
+        $deadline = (Get-Date).AddSeconds(60)
+        do {
+            Start-Sleep -Milliseconds 500
+            $files = @(Get-ChildItem "$($script:Lab.imap.maildir)/new", "$($script:Lab.imap.maildir)/cur" -File | Where-Object { [IO.File]::ReadAllText($_.FullName) -match $pattern })
+        } until ($files.Count -ge $done.Sent -or (Get-Date) -gt $deadline)
+        Start-Sleep -Seconds 2
+        $files = @(Get-ChildItem "$($script:Lab.imap.maildir)/new", "$($script:Lab.imap.maildir)/cur" -File | Where-Object { [IO.File]::ReadAllText($_.FullName) -match $pattern })
+        $ids = @($files | ForEach-Object { [regex]::Match([IO.File]::ReadAllText($_.FullName), '(?mi)^Message-Id:\s*(<[^>]+>)').Groups[1].Value })
+        @($ids | Group-Object | Where-Object Count -gt 1).Count | Should -Be 0
+        $ids.Count | Should -BeGreaterOrEqual $done.Sent
+        $ids.Count | Should -BeLessOrEqual 150
+    }
+}
