@@ -434,7 +434,15 @@ namespace MailOps.Core.Sending
                     {
                         // durable before the final dot goes out: a crash from here on is reported, never resent
                         item.State = SendItemStates.InData;
-                        Locked(() => _store.UpdateItemAsync(item, CancellationToken.None)).GetAwaiter().GetResult();
+                        _storeLock.Wait();
+                        try
+                        {
+                            _store.UpdateItem(item);
+                        }
+                        finally
+                        {
+                            _storeLock.Release();
+                        }
                     });
                     var sender = item.EmlPath != null ? message.From.Mailboxes.FirstOrDefault() ?? MailboxAddress.Parse(template.From) : MailboxAddress.Parse(template.From);
                     try

@@ -218,6 +218,26 @@ namespace MailOps.Core.Store
                 ("@u", Iso(item.UpdatedAt)), ("@j", item.Job), ("@seq", item.Seq));
         }
 
+        /// <summary>
+        /// As <see cref="UpdateItemAsync"/>, synchronously: for the moment inside the SMTP transfer when the message body
+        /// has gone out (blocking a thread-pool thread there on an async call would starve the pool).
+        /// </summary>
+        public void UpdateItem(SendItem item)
+        {
+            if (item == null)
+            {
+                throw new ArgumentNullException(nameof(item));
+            }
+
+            item.UpdatedAt = DateTimeOffset.UtcNow;
+            using (var cmd = Command("UPDATE send_items SET state = @s, attempts = @a, queue_id = @q, reply = @r, next_attempt_at = @n, updated_at = @u WHERE job = @j AND seq = @seq", null,
+                ("@s", item.State), ("@a", item.Attempts), ("@q", item.QueueId), ("@r", item.Reply), ("@n", item.NextAttempt.HasValue ? Iso(item.NextAttempt.Value) : null),
+                ("@u", Iso(item.UpdatedAt)), ("@j", item.Job), ("@seq", item.Seq)))
+            {
+                cmd.ExecuteNonQuery();
+            }
+        }
+
         /// <summary>Sets a job's state (and its pause).</summary>
         public Task SetJobStateAsync(string job, string state, DateTimeOffset? pausedUntil, string? pauseReason, string? owner, CancellationToken cancellationToken) =>
             ExecuteAsync("UPDATE send_jobs SET state = @s, paused_until = @p, pause_reason = @r, owner = COALESCE(@o, owner), updated_at = @u WHERE name = @n", cancellationToken, null,
