@@ -94,17 +94,52 @@ namespace MailOps.PowerShell
             {
                 var sink = new CmdletSink(queue);
                 var task = Task.Run(() => work(sink), CancellationToken);
+                Exception? failure = null;
+                void Invoke(Action action)
+                {
+                    if (failure != null)
+                    {
+                        return; // the pipeline is stopping: drop what the work still reports
+                    }
+
+                    try
+                    {
+                        action();
+                    }
+                    catch (Exception e) when (e is PipelineStoppedException || e is ActionPreferenceStopException || e is RuntimeException)
+                    {
+                        // stopped (Ctrl+C) or -ErrorAction Stop: cancel the work and wait for it to finish its current
+                        // step, so that it never outlives this cmdlet (and the store it writes to)
+                        failure = e;
+                        _cancel.Cancel();
+                    }
+                }
+
                 while (!task.IsCompleted)
                 {
                     if (queue.TryTake(out var action, 50))
                     {
-                        action();
+                        Invoke(action);
                     }
                 }
 
                 while (queue.TryTake(out var rest))
                 {
-                    rest();
+                    Invoke(rest);
+                }
+
+                if (failure != null)
+                {
+                    try
+                    {
+                        task.GetAwaiter().GetResult();
+                    }
+                    catch (OperationCanceledException)
+                    {
+                        // the cancellation this caused
+                    }
+
+                    System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(failure).Throw();
                 }
 
                 return task.GetAwaiter().GetResult();
