@@ -98,7 +98,7 @@ namespace MailOps.Core.Dns
             foreach (var ch in _servers.SelectMany(s => s.Channels).Where(c => c.Socket != null))
             {
                 var c = ch;
-                _ = Task.Run(() => ReceiveLoopAsync(c));
+                new Thread(() => ReceiveLoop(c)) { IsBackground = true, Name = "MailOps DNS receive " + c.Index.ToString(CultureInfo.InvariantCulture) }.Start();
             }
 
             var period = (int)Math.Min(100, Math.Max(10, _timeout.TotalMilliseconds / 20));
@@ -307,19 +307,21 @@ namespace MailOps.Core.Dns
             }
         }
 
-        private async Task ReceiveLoopAsync(Channel ch)
+        /// <summary>
+        /// A thread per socket in a blocking receive: measured here, it costs less CPU per answer than an async receive
+        /// loop (no hand-off from the socket engine's epoll thread). The waiting query continues on the thread pool.
+        /// </summary>
+        private void ReceiveLoop(Channel ch)
         {
             var socket = ch.Socket!;
             var buffer = new byte[65536];
-            var segment = new ArraySegment<byte>(buffer);
             var errors = 0;
             while (!_disposed)
             {
                 int n;
                 try
                 {
-                    n = await socket.ReceiveAsync(segment, SocketFlags.None).ConfigureAwait(false);
-                    errors = 0;
+                    n = socket.Receive(buffer, 0, buffer.Length, SocketFlags.None);
                 }
                 catch (ObjectDisposedException)
                 {
@@ -335,12 +337,13 @@ namespace MailOps.Core.Dns
 
                     if (++errors > 100)
                     {
-                        await Task.Delay(10).ConfigureAwait(false);
+                        Thread.Sleep(10);
                     }
 
                     continue;
                 }
 
+                errors = 0;
                 Deliver(ch, buffer, n);
             }
         }
@@ -961,6 +964,7 @@ namespace MailOps.Core.Dns
 
         private sealed class Pending : TaskCompletionSource<byte[]>
         {
+
             public Pending(byte[] query, int nameEnd, CancellationToken cancellationToken)
                 : base(TaskCreationOptions.RunContinuationsAsynchronously)
             {
