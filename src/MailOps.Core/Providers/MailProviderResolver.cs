@@ -5,6 +5,7 @@ using System.Globalization;
 using System.Linq;
 using System.Net;
 using System.Net.Sockets;
+using System.Runtime.ExceptionServices;
 using System.Threading;
 using System.Threading.Tasks;
 using MailOps.Core.Dns;
@@ -210,17 +211,15 @@ namespace MailOps.Core.Providers
             var domains = list.Select(DomainOf).Distinct().ToList();
             var cached = cache != null ? await cache.GetAsync(domains, cancellationToken).ConfigureAwait(false) : new Dictionary<string, MailProviderResult>();
             var now = DateTimeOffset.UtcNow;
-            var results = new ConcurrentDictionary<string, MailProviderResult>();
             var fresh = new ConcurrentBag<MailProviderResult>();
             using (var gate = new SemaphoreSlim(Math.Max(1, maxConcurrency)))
             {
-                var tasks = domains.Select(async d =>
+                var tasks = domains.ToDictionary(d => d, async d =>
                 {
                     if (useCache && cached.TryGetValue(d, out var c) && c.ExpiresAt > now && c.Status != AttributionStatus.Unknown)
                     {
                         c.FromCache = true;
-                        results[d] = c;
-                        return;
+                        return c;
                     }
 
                     await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -237,38 +236,33 @@ namespace MailOps.Core.Providers
                             fresh.Add(r);
                         }
 
-                        results[d] = r;
+                        return r;
                     }
                     finally
                     {
                         gate.Release();
                     }
-                }).ToList();
+                });
 
-                // report in input order as results complete (a domain asked twice is reported for each input)
-                var pending = new Queue<string>(list);
-                var all = Task.WhenAll(tasks);
-                while (pending.Count > 0)
+                // report in input order as results complete (a domain asked twice is reported for each input): each
+                // input waits for its own domain's task, so nothing polls and nothing waits longer than needed
+                var all = Task.WhenAll(tasks.Values);
+                ExceptionDispatchInfo? failed = null;
+                try
                 {
-                    var next = pending.Peek();
-                    var d = DomainOf(next);
-                    if (results.TryGetValue(d, out var done))
+                    foreach (var next in list)
                     {
-                        pending.Dequeue();
+                        var done = await tasks[DomainOf(next)].ConfigureAwait(false);
                         onResult(next.Contains("@") || !string.Equals(next.Trim(), done.Input, StringComparison.OrdinalIgnoreCase) ? For(next, done) : done);
-                        continue;
                     }
-
-                    if (all.IsCompleted)
-                    {
-                        await all.ConfigureAwait(false); // surfaces cancellation or a bug
-                        throw new InvalidOperationException("attribution of " + d + " produced no result");
-                    }
-
-                    await Task.WhenAny(all, Task.Delay(20, cancellationToken)).ConfigureAwait(false);
-                    cancellationToken.ThrowIfCancellationRequested();
+                }
+                catch (Exception e)
+                {
+                    failed = ExceptionDispatchInfo.Capture(e); // cancellation, or onResult threw: let the others end first (they hold the gate)
                 }
 
+                await Task.WhenAny(all).ConfigureAwait(false);
+                failed?.Throw();
                 await all.ConfigureAwait(false);
             }
 

@@ -132,9 +132,14 @@ namespace MailOps.PowerShell.Commands
             }
 
             var dns = _config?.Dns ?? DnsConfig.Default;
-            var resolver = new MailProviderResolver(new DnsClientResolver(dns), ProviderCatalog.For(_config), dns.AsnZone, dns.AsnZone6);
-            WriteProgress(new ProgressRecord(1, "Reset-HardBounce", "Finding the suppressed addresses the criteria explain"));
-            var plan = RunPumped(sink => _store!.PlanResetAsync(criteria, (domains, cancel) => AttributeAsync(resolver, domains, sink, cancel), CancellationToken));
+            HardBounceResetPlan plan;
+            using (var udp = new UdpDnsResolver(dns))
+            {
+                var resolver = new MailProviderResolver(udp, ProviderCatalog.For(_config), dns.AsnZone, dns.AsnZone6);
+                WriteProgress(new ProgressRecord(1, "Reset-HardBounce", "Finding the suppressed addresses the criteria explain"));
+                plan = RunPumped(sink => _store!.PlanResetAsync(criteria, (domains, cancel) => AttributeAsync(resolver, domains, sink, cancel), CancellationToken));
+            }
+
             WriteProgress(new ProgressRecord(1, "Reset-HardBounce", "Planned") { RecordType = ProgressRecordType.Completed });
 
             // the summary comes before anything changes, with -WhatIf and without

@@ -42,7 +42,7 @@ namespace MailOps.PowerShell.Commands
 
         private readonly List<string> _pending = new List<string>();
         private MailProviderResolver? _resolver;
-        private DnsClientResolver? _dns;
+        private UdpDnsResolver? _dns;
         private readonly System.Diagnostics.Stopwatch _clock = new System.Diagnostics.Stopwatch();
         private BounceStore? _store;
         private int _done;
@@ -51,7 +51,7 @@ namespace MailOps.PowerShell.Commands
         {
             var config = LoadOptionalConfig(ConfigPath);
             var dns = config?.Dns ?? DnsConfig.Default;
-            _dns = new DnsClientResolver(dns);
+            _dns = new UdpDnsResolver(dns);
             _resolver = new MailProviderResolver(_dns, ProviderCatalog.For(config), dns.AsnZone, dns.AsnZone6);
             if (!NoCache)
             {
@@ -85,6 +85,7 @@ namespace MailOps.PowerShell.Commands
             var seconds = Math.Max(0.001, _clock.Elapsed.TotalSeconds);
             WriteVerbose(string.Format(System.Globalization.CultureInfo.InvariantCulture, "Resolved {0} input(s) with {1} DNS lookup(s) in {2:0.00} s ({3:0} lookups/s) against {4}.",
                 _done, _dns!.QueryCount, seconds, _dns.QueryCount / seconds, string.Join(", ", _dns.Servers)));
+            _dns.Dispose();
             _store?.Dispose();
         }
 
@@ -120,6 +121,7 @@ namespace MailOps.PowerShell.Commands
         {
             if (disposing)
             {
+                _dns?.Dispose();
                 _store?.Dispose();
             }
 
