@@ -112,6 +112,20 @@ print(json.dumps({'dkim': 'pass' if ok else 'fail', 'subject': str(m['subject'])
         (Get-MailOpsSendJob -Name supp -State skipped).Address | Should -Be 'gone@sink.test'
     }
 
+    It 'sends ready .eml files as they are, to their To and Cc recipients' {
+        $eml = Join-Path $script:Dir 'eml'
+        New-Item -ItemType Directory $eml | Out-Null
+        "From: alerts@lab.test`r`nTo: eml1@sink.test`r`nCc: eml2@sink.test`r`nSubject: ready one`r`nMessage-Id: <ready-one@lab.test>`r`n`r`nbody one`r`n" | Set-Content -NoNewline (Join-Path $eml 'one.eml')
+        "From: alerts@lab.test`r`nTo: eml3@sink.test`r`nSubject: ready two`r`nMessage-Id: <ready-two@lab.test>`r`n`r`nbody two`r`n" | Set-Content -NoNewline (Join-Path $eml 'two.eml')
+        $r = Get-ChildItem $eml -Filter *.eml | Send-ViaSecondaryRelay -Credential $script:Cred -JobName readymade
+        $r.Sent | Should -Be 3
+        $files = Get-Received readymade 3
+        $files.Count | Should -Be 3
+        $subjects = $files | ForEach-Object { Get-Header ([IO.File]::ReadAllText($_.FullName)) 'Subject' } | Sort-Object
+        $subjects | Should -Be @('ready one', 'ready one', 'ready two')
+        ($files | ForEach-Object { Get-Header ([IO.File]::ReadAllText($_.FullName)) 'Return-Path' } | Select-Object -Unique) | Should -Be '<alerts@lab.test>'
+    }
+
     It 'refuses the primary relay for bulk mail unless -AllowPrimary, and header injection' {
         { 'a@sink.test' | Send-ViaSecondaryRelay -Relay primary -From news@lab.test -Subject 'x' -TextBody 'x' -Credential $script:Cred -ErrorAction Stop } | Should -Throw -ErrorId 'PrimaryRelayRefused*'
         { 'a@sink.test' | Send-ViaSecondaryRelay -From news@lab.test -Subject "x`r`nBcc: victim@example.org" -TextBody 'x' -ErrorAction Stop } | Should -Throw -ErrorId 'HeaderInjection*'

@@ -61,6 +61,7 @@ namespace MailOps.Core.Sending
         private volatile SendRelay _relay;
         private int _sentThisRun;
         private int _done;
+        private JournalWriter? _journal;
 
         public SendEngine(BounceStore store, SendOptions options)
         {
@@ -69,7 +70,12 @@ namespace MailOps.Core.Sending
             _relay = options.Relay ?? throw new ArgumentException("A relay is needed.", nameof(options));
         }
 
-        public void Dispose() => _storeLock.Dispose();
+        public void Dispose()
+        {
+            _journal?.Dispose();
+            _journal = null;
+            _storeLock.Dispose();
+        }
 
         /// <summary>True when a reply (code and classified reason) means "stop sending": blocked, spam, policy, reputation, rate.</summary>
         public static bool TripsBreaker(int code, string reason) => BreakerCodes.Contains(code) && BreakerReasons.Contains(reason);
@@ -112,6 +118,18 @@ namespace MailOps.Core.Sending
 
             var total = work.Count;
             var dkim = CreateSigner(template);
+            _journal = new JournalWriter(items =>
+            {
+                _storeLock.Wait();
+                try
+                {
+                    _store.UpdateItems(items);
+                }
+                finally
+                {
+                    _storeLock.Release();
+                }
+            });
             var channel = Channel.CreateBounded<SendItem>(new BoundedChannelOptions(Math.Max(1, _options.MaxConnections)) { SingleReader = false, SingleWriter = true });
             var returned = new ConcurrentQueue<SendItem>();
             var inFlight = 0;
@@ -203,6 +221,8 @@ namespace MailOps.Core.Sending
             }
 
             await Task.WhenAll(workers).ConfigureAwait(false);
+            _journal.Dispose(); // the last states are written before anything counts them
+            _journal = null;
             var state = _paused ? SendJobStates.Paused : cancellationToken.IsCancellationRequested || _relayDown ? SendJobStates.Interrupted : SendJobStates.Completed;
             var counts = await _store.CountItemsAsync(job.Name, CancellationToken.None).ConfigureAwait(false);
             if (state == SendJobStates.Completed && ((counts.TryGetValue(SendItemStates.Pending, out var p) && p > 0) || (counts.TryGetValue(SendItemStates.Deferred, out var d) && d > 0)))
@@ -345,6 +365,98 @@ namespace MailOps.Core.Sending
             return message;
         }
 
+        /// <summary>
+        /// Group commit for the journal: the workers' state changes are written by one thread, as many as are waiting
+        /// in one transaction. A durable write (before the final dot) waits for its commit; the others do not block.
+        /// </summary>
+        private sealed class JournalWriter : IDisposable
+        {
+            private readonly System.Collections.Concurrent.BlockingCollection<(SendItem Item, ManualResetEventSlim? Done, TaskCompletionSource<bool>? Task)> _queue =
+                new System.Collections.Concurrent.BlockingCollection<(SendItem, ManualResetEventSlim?, TaskCompletionSource<bool>?)>();
+
+            private readonly Action<IReadOnlyList<SendItem>> _write;
+            private readonly Thread _thread;
+            private Exception? _error;
+
+            public JournalWriter(Action<IReadOnlyList<SendItem>> write)
+            {
+                _write = write;
+                _thread = new Thread(Run) { IsBackground = true, Name = "MailOps journal" };
+                _thread.Start();
+            }
+
+            public void WriteDurably(SendItem item)
+            {
+                using (var done = new ManualResetEventSlim())
+                {
+                    _queue.Add((item, done, null));
+                    done.Wait();
+                }
+
+                if (_error != null)
+                {
+                    throw new IOException("The send journal could not be written: " + _error.Message, _error);
+                }
+            }
+
+            public Task<bool> WriteAsync(SendItem item)
+            {
+                var tcs = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+                _queue.Add((item, null, tcs));
+                return tcs.Task;
+            }
+
+            private void Run()
+            {
+                var batch = new List<(SendItem Item, ManualResetEventSlim? Done, TaskCompletionSource<bool>? Task)>();
+                foreach (var first in _queue.GetConsumingEnumerable())
+                {
+                    batch.Clear();
+                    batch.Add(first);
+                    while (batch.Count < 256 && _queue.TryTake(out var next))
+                    {
+                        batch.Add(next);
+                    }
+
+                    Exception? error = null;
+                    try
+                    {
+                        _write(batch.Select(b => b.Item).Distinct().ToList());
+                    }
+                    catch (Exception e) when (e is System.Data.Common.DbException || e is InvalidOperationException || e is IOException)
+                    {
+                        error = e;
+                        _error = e;
+                    }
+
+                    foreach (var b in batch)
+                    {
+                        b.Done?.Set();
+                        if (error != null)
+                        {
+                            b.Task?.TrySetException(error);
+                        }
+                        else
+                        {
+                            b.Task?.TrySetResult(true);
+                        }
+                    }
+                }
+            }
+
+            public void Dispose()
+            {
+                if (_queue.IsAddingCompleted)
+                {
+                    return;
+                }
+
+                _queue.CompleteAdding();
+                _thread.Join();
+                _queue.Dispose();
+            }
+        }
+
         /// <summary>Notes when the message body has been handed over completely (only the final dot and the reply remain).</summary>
         private sealed class DataProgress : ITransferProgress
         {
@@ -425,7 +537,7 @@ namespace MailOps.Core.Sending
                     {
                         item.State = SendItemStates.Failed;
                         item.Reply = "the message could not be built: " + e.Message;
-                        await Locked(() => _store.UpdateItemAsync(item, CancellationToken.None)).ConfigureAwait(false);
+                        await _journal!.WriteAsync(item).ConfigureAwait(false);
                         returned.Enqueue(item);
                         continue;
                     }
@@ -434,15 +546,7 @@ namespace MailOps.Core.Sending
                     {
                         // durable before the final dot goes out: a crash from here on is reported, never resent
                         item.State = SendItemStates.InData;
-                        _storeLock.Wait();
-                        try
-                        {
-                            _store.UpdateItem(item);
-                        }
-                        finally
-                        {
-                            _storeLock.Release();
-                        }
+                        _journal!.WriteDurably(item);
                     });
                     var sender = item.EmlPath != null ? message.From.Mailboxes.FirstOrDefault() ?? MailboxAddress.Parse(template.From) : MailboxAddress.Parse(template.From);
                     try
@@ -455,7 +559,7 @@ namespace MailOps.Core.Sending
                         item.NextAttempt = null;
                         var q = QueueId.Match(response ?? "");
                         item.QueueId = q.Success ? q.Groups[1].Value : null;
-                        await Locked(() => _store.UpdateItemAsync(item, CancellationToken.None)).ConfigureAwait(false);
+                        await _journal!.WriteAsync(item).ConfigureAwait(false);
                         Interlocked.Increment(ref _sentThisRun);
                     }
                     catch (SmtpCommandException e)
@@ -495,7 +599,7 @@ namespace MailOps.Core.Sending
                             item.NextAttempt = DateTimeOffset.UtcNow + Backoff(item.Attempts, random);
                         }
 
-                        await Locked(() => _store.UpdateItemAsync(item, CancellationToken.None)).ConfigureAwait(false);
+                        await _journal!.WriteAsync(item).ConfigureAwait(false);
                     }
 
                     var done = Interlocked.Increment(ref _done);
@@ -535,7 +639,7 @@ namespace MailOps.Core.Sending
                 // about the sender, not the recipient: this one is retried when the job resumes
                 item.State = SendItemStates.Deferred;
                 item.NextAttempt = null;
-                await Locked(() => _store.UpdateItemAsync(item, CancellationToken.None)).ConfigureAwait(false);
+                await _journal!.WriteAsync(item).ConfigureAwait(false);
                 if (!_paused)
                 {
                     _pausedUntil = DateTimeOffset.UtcNow + _options.PauseDuration;
@@ -552,18 +656,15 @@ namespace MailOps.Core.Sending
             {
                 item.State = SendItemStates.Deferred;
                 item.NextAttempt = DateTimeOffset.UtcNow + Backoff(item.Attempts, random);
-                await Locked(() => _store.UpdateItemAsync(item, CancellationToken.None)).ConfigureAwait(false);
+                await _journal!.WriteAsync(item).ConfigureAwait(false);
                 return;
             }
 
             // permanent (or retries exhausted): a bounce in the store
             item.State = SendItemStates.Failed;
             item.NextAttempt = null;
-            await Locked(async () =>
-            {
-                await _store.UpdateItemAsync(item, CancellationToken.None).ConfigureAwait(false);
-                await _store.ImportAsync(new[] { BounceParser.WithTime(record, DateTimeOffset.UtcNow) }, _options.Flow, CancellationToken.None).ConfigureAwait(false);
-            }).ConfigureAwait(false);
+            await _journal!.WriteAsync(item).ConfigureAwait(false);
+            await Locked(() => _store.ImportAsync(new[] { BounceParser.WithTime(record, DateTimeOffset.UtcNow) }, _options.Flow, CancellationToken.None)).ConfigureAwait(false);
         }
 
         private async Task<SmtpClient?> ConnectAsync(ISendObserver observer, CancellationToken cancellationToken)

@@ -238,6 +238,31 @@ namespace MailOps.Core.Store
             }
         }
 
+        /// <summary>Writes several items' states in one transaction (the send engine's group commit).</summary>
+        public void UpdateItems(IReadOnlyList<SendItem> items)
+        {
+            if (items == null)
+            {
+                throw new ArgumentNullException(nameof(items));
+            }
+
+            using (var tx = _connection.BeginTransaction())
+            {
+                foreach (var item in items)
+                {
+                    item.UpdatedAt = DateTimeOffset.UtcNow;
+                    using (var cmd = Command("UPDATE send_items SET state = @s, attempts = @a, queue_id = @q, reply = @r, next_attempt_at = @n, updated_at = @u WHERE job = @j AND seq = @seq", tx,
+                        ("@s", item.State), ("@a", item.Attempts), ("@q", item.QueueId), ("@r", item.Reply), ("@n", item.NextAttempt.HasValue ? Iso(item.NextAttempt.Value) : null),
+                        ("@u", Iso(item.UpdatedAt)), ("@j", item.Job), ("@seq", item.Seq)))
+                    {
+                        cmd.ExecuteNonQuery();
+                    }
+                }
+
+                tx.Commit();
+            }
+        }
+
         /// <summary>Sets a job's state (and its pause).</summary>
         public Task SetJobStateAsync(string job, string state, DateTimeOffset? pausedUntil, string? pauseReason, string? owner, CancellationToken cancellationToken) =>
             ExecuteAsync("UPDATE send_jobs SET state = @s, paused_until = @p, pause_reason = @r, owner = COALESCE(@o, owner), updated_at = @u WHERE name = @n", cancellationToken, null,

@@ -202,7 +202,7 @@ namespace MailOps.PowerShell.Commands
     /// Sends bulk or automated mail through the secondary relay: personalised per recipient, paced, retried, with a
     /// circuit breaker and a journal that makes every message go out once.
     /// </summary>
-    [Cmdlet(VerbsCommunications.Send, "ViaSecondaryRelay", SupportsShouldProcess = true, DefaultParameterSetName = ComposeSet)]
+    [Cmdlet(VerbsCommunications.Send, "ViaSecondaryRelay", SupportsShouldProcess = true, DefaultParameterSetName = EmlSet)]
     [OutputType(typeof(SendJobSummary))]
     public sealed class SendViaSecondaryRelayCommand : SendCmdletBase
     {
