@@ -7,7 +7,7 @@ namespace MailOps.PowerShell.Commands
     /// <summary>The audited hard bounce resets, newest first.</summary>
     [Cmdlet(VerbsCommon.Get, "HardBounceReset")]
     [OutputType(typeof(HardBounceResetOperation))]
-    public sealed class GetHardBounceResetCommand : MailOpsCmdlet
+    public sealed class GetHardBounceResetCommand : OpenStoreCmdlet
     {
         [Parameter(Position = 0, ValueFromPipelineByPropertyName = true)]
         [ValidateNotNullOrEmpty]
@@ -20,23 +20,11 @@ namespace MailOps.PowerShell.Commands
         [Parameter]
         public SwitchParameter IncludeItems { get; set; }
 
-        [Parameter]
-        [ValidateNotNullOrEmpty]
-        public string? ConfigPath { get; set; }
-
-        [Parameter]
-        [Credential]
-        public PSCredential? StoreCredential { get; set; }
-
-        private BounceStore? _store;
-
-        protected override void BeginProcessing() => _store = OpenStore(LoadOptionalConfig(ConfigPath), StoreCredential);
-
         protected override void ProcessRecord()
         {
             if (Id.Length == 0)
             {
-                foreach (var op in RunPumped(_ => _store!.GetResetsAsync(null, Since, IncludeItems, CancellationToken)))
+                foreach (var op in RunPumped(_ => Store.GetResetsAsync(null, Since, IncludeItems, CancellationToken)))
                 {
                     WriteObject(op);
                 }
@@ -46,27 +34,15 @@ namespace MailOps.PowerShell.Commands
 
             foreach (var id in Id)
             {
-                var ops = RunPumped(_ => _store!.GetResetsAsync(id, Since, true, CancellationToken));
+                var ops = RunPumped(_ => Store.GetResetsAsync(id, Since, true, CancellationToken));
                 if (ops.Count == 0)
                 {
-                    WriteError(new ErrorRecord(new ItemNotFoundException($"There is no reset operation '{id}' in {_store!.Description}."), "ResetNotFound", ErrorCategory.ObjectNotFound, id));
+                    WriteError(new ErrorRecord(new ItemNotFoundException($"There is no reset operation '{id}' in {Store.Description}."), "ResetNotFound", ErrorCategory.ObjectNotFound, id));
                     continue;
                 }
 
                 WriteObject(ops[0]);
             }
-        }
-
-        protected override void EndProcessing() => _store?.Dispose();
-
-        protected override void Dispose(bool disposing)
-        {
-            if (disposing)
-            {
-                _store?.Dispose();
-            }
-
-            base.Dispose(disposing);
         }
     }
 }

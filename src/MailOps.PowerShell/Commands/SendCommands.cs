@@ -573,7 +573,7 @@ namespace MailOps.PowerShell.Commands
     /// <summary>Send jobs and their journals.</summary>
     [Cmdlet(VerbsCommon.Get, "MailOpsSendJob")]
     [OutputType(typeof(SendJobRecord), typeof(SendItem))]
-    public sealed class GetMailOpsSendJobCommand : MailOpsCmdlet
+    public sealed class GetMailOpsSendJobCommand : StoreAccessCmdlet
     {
         [Parameter(Position = 0, ValueFromPipelineByPropertyName = true)]
         [ValidateNotNullOrEmpty]
@@ -587,17 +587,9 @@ namespace MailOps.PowerShell.Commands
         [Parameter]
         public SwitchParameter Items { get; set; }
 
-        [Parameter]
-        [ValidateNotNullOrEmpty]
-        public string? ConfigPath { get; set; }
-
-        [Parameter]
-        [Credential]
-        public PSCredential? StoreCredential { get; set; }
-
         protected override void ProcessRecord()
         {
-            using (var store = OpenStore(LoadOptionalConfig(ConfigPath), StoreCredential))
+            using (var store = OpenConfiguredStore())
             {
                 var jobs = RunPumped(_ => store.ListJobsAsync(Name, CancellationToken));
                 if (Name != null && jobs.Count == 0)

@@ -8,32 +8,20 @@ namespace MailOps.PowerShell.Commands
     /// <summary>Puts the addresses of a hard bounce reset back exactly as they were before it.</summary>
     [Cmdlet(VerbsCommon.Undo, "HardBounceReset", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
     [OutputType(typeof(HardBounceResetOperation))]
-    public sealed class UndoHardBounceResetCommand : MailOpsCmdlet
+    public sealed class UndoHardBounceResetCommand : OpenStoreCmdlet
     {
         [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
         [ValidateNotNullOrEmpty]
         public string[] Id { get; set; } = Array.Empty<string>();
 
-        [Parameter]
-        [ValidateNotNullOrEmpty]
-        public string? ConfigPath { get; set; }
-
-        [Parameter]
-        [Credential]
-        public PSCredential? StoreCredential { get; set; }
-
-        private BounceStore? _store;
-
-        protected override void BeginProcessing() => _store = OpenStore(LoadOptionalConfig(ConfigPath), StoreCredential);
-
         protected override void ProcessRecord()
         {
             foreach (var id in Id)
             {
-                var ops = RunPumped(_ => _store!.GetResetsAsync(id, null, false, CancellationToken));
+                var ops = RunPumped(_ => Store.GetResetsAsync(id, null, false, CancellationToken));
                 if (ops.Count == 0)
                 {
-                    WriteError(new ErrorRecord(new ItemNotFoundException($"There is no reset operation '{id}' in {_store!.Description}."), "ResetNotFound", ErrorCategory.ObjectNotFound, id));
+                    WriteError(new ErrorRecord(new ItemNotFoundException($"There is no reset operation '{id}' in {Store.Description}."), "ResetNotFound", ErrorCategory.ObjectNotFound, id));
                     continue;
                 }
 
@@ -51,7 +39,7 @@ namespace MailOps.PowerShell.Commands
                 }
 
                 var who = $"{Environment.UserName}@{Environment.MachineName}";
-                var undone = RunPumped(_ => _store!.UndoResetAsync(id, who, CancellationToken));
+                var undone = RunPumped(_ => Store.UndoResetAsync(id, who, CancellationToken));
                 foreach (var item in undone.Items)
                 {
                     if (item.UndoOutcome != "restored")
@@ -62,18 +50,6 @@ namespace MailOps.PowerShell.Commands
 
                 WriteObject(undone);
             }
-        }
-
-        protected override void EndProcessing() => _store?.Dispose();
-
-        protected override void Dispose(bool disposing)
-        {
-            if (disposing)
-            {
-                _store?.Dispose();
-            }
-
-            base.Dispose(disposing);
         }
     }
 }
