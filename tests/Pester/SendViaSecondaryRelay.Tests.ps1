@@ -138,7 +138,7 @@ print(json.dumps({'dkim': 'pass' if ok else 'fail', 'subject': str(m['subject'])
         $r.Total | Should -Be 1
     }
 
-    It 'paces messages to the per-minute and per-domain limits within 2%' {
+    It 'paces messages to the per-minute, per-hour and per-domain limits within 2%' {
         $rcpts = @(1..21 | ForEach-Object { "pace$_@sink.test" })
         $r = $rcpts | Send-ViaSecondaryRelay -From news@lab.test -Subject 'pace' -TextBody 'x' -Credential $script:Cred -JobName pace -PerMinute 240 -MaxConnections 4
         $r.Sent | Should -Be 21
@@ -146,6 +146,13 @@ print(json.dumps({'dkim': 'pass' if ok else 'fail', 'subject': str(m['subject'])
         $rate = 20 / ($times[-1] - $times[0]).TotalMinutes
         $rate | Should -BeLessOrEqual (240 * 1.02)
         $rate | Should -BeGreaterOrEqual (240 * 0.98)
+
+        $r = @(1..21 | ForEach-Object { "hour$_@sink.test" }) | Send-ViaSecondaryRelay -From news@lab.test -Subject 'per hour' -TextBody 'x' -Credential $script:Cred -JobName perhour -PerHour 14400 -MaxConnections 4
+        $r.Sent | Should -Be 21
+        $times = (Get-MailOpsSendJob -Name perhour -Items).UpdatedAt | Sort-Object
+        $hourly = 20 / ($times[-1] - $times[0]).TotalHours
+        $hourly | Should -BeLessOrEqual (14400 * 1.02)
+        $hourly | Should -BeGreaterOrEqual (14400 * 0.98)
 
         $mixed = @(1..21 | ForEach-Object { "dom$_@sink.test" }) + @('alice@remote.test', 'bob@remote.test')
         $r = $mixed | Send-ViaSecondaryRelay -From news@lab.test -Subject 'domains' -TextBody 'x' -Credential $script:Cred -JobName perdomain -PerDomainPerMinute 240 -MaxConnections 4
