@@ -247,16 +247,22 @@ namespace MailOps.Core.Store
             }
 
             using (var tx = _connection.BeginTransaction())
+            using (var cmd = Command("UPDATE send_items SET state = @s, attempts = @a, queue_id = @q, reply = @r, next_attempt_at = @n, updated_at = @u WHERE job = @j AND seq = @seq", tx,
+                ("@s", ""), ("@a", 0), ("@q", ""), ("@r", ""), ("@n", ""), ("@u", ""), ("@j", ""), ("@seq", 0L)))
             {
+                // one statement prepared once for the batch, its parameters set per item
                 foreach (var item in items)
                 {
                     item.UpdatedAt = DateTimeOffset.UtcNow;
-                    using (var cmd = Command("UPDATE send_items SET state = @s, attempts = @a, queue_id = @q, reply = @r, next_attempt_at = @n, updated_at = @u WHERE job = @j AND seq = @seq", tx,
-                        ("@s", item.State), ("@a", item.Attempts), ("@q", item.QueueId), ("@r", item.Reply), ("@n", item.NextAttempt.HasValue ? Iso(item.NextAttempt.Value) : null),
-                        ("@u", Iso(item.UpdatedAt)), ("@j", item.Job), ("@seq", item.Seq)))
-                    {
-                        cmd.ExecuteNonQuery();
-                    }
+                    cmd.Parameters["@s"].Value = item.State;
+                    cmd.Parameters["@a"].Value = item.Attempts;
+                    cmd.Parameters["@q"].Value = (object?)item.QueueId ?? DBNull.Value;
+                    cmd.Parameters["@r"].Value = (object?)item.Reply ?? DBNull.Value;
+                    cmd.Parameters["@n"].Value = item.NextAttempt.HasValue ? Iso(item.NextAttempt.Value) : (object)DBNull.Value;
+                    cmd.Parameters["@u"].Value = Iso(item.UpdatedAt);
+                    cmd.Parameters["@j"].Value = item.Job;
+                    cmd.Parameters["@seq"].Value = item.Seq;
+                    cmd.ExecuteNonQuery();
                 }
 
                 tx.Commit();
