@@ -199,7 +199,7 @@ namespace MailOps.Core.Bounces
                 // the columns of each ESP's suppression/bounce export; the generic list is tried after the format's own
                 [EspFormat.SendGrid] = (new[] { "email" }, new[] { "reason" }, new[] { "status" }, new[] { "created" }),
                 [EspFormat.Mailjet] = (new[] { "email" }, new[] { "error", "comment" }, new[] { "error_related_to", "status" }, new[] { "arrived_at", "date" }),
-                [EspFormat.Brevo] = (new[] { "email", "email address" }, new[] { "reason", "bounce reason" }, new[] { "event", "status" }, new[] { "date", "blocked at" }),
+                [EspFormat.Brevo] = (new[] { "email", "email address" }, new[] { "reason", "bounce reason", "reason.message" }, new[] { "event", "status", "reason.code" }, new[] { "date", "blocked at", "blockedat", "blocked_at", "blocked_on" }),
                 [EspFormat.Mailgun] = (new[] { "address", "recipient" }, new[] { "error" }, new[] { "code" }, new[] { "created_at" }),
                 [EspFormat.Generic] = (new[] { "email", "address", "recipient", "e-mail", "email address", "mail" },
                     new[] { "reason", "error", "diagnostic", "diagnostic-code", "description", "bounce reason", "message", "response" },
