@@ -177,7 +177,18 @@ namespace MailOps.PowerShell.Commands
             WriteProgress(new ProgressRecord(2, "Reset-HardBounce", "Done") { RecordType = ProgressRecordType.Completed });
             if (EspExportPath != null)
             {
-                WriteEspLists(op);
+                try
+                {
+                    WriteEspLists(op);
+                }
+                catch (Exception e) when (e is IOException || e is UnauthorizedAccessException)
+                {
+                    // the reset itself is done and recorded: say what failed, and still give the operation
+                    WriteError(new ErrorRecord(e, "EspExportFailed", ErrorCategory.WriteError, EspExportPath)
+                    {
+                        ErrorDetails = new ErrorDetails($"The reset {op.Id} is done, but its ESP lists could not be written to '{EspExportPath}': {e.Message}. Get-HardBounceReset -Id {op.Id} has the addresses."),
+                    });
+                }
             }
 
             WriteObject(op);

@@ -125,9 +125,19 @@ namespace MailOps.PowerShell.Commands
             IReadOnlyList<X509Certificate2> ca = Array.Empty<X509Certificate2>();
             if (relay.CaFile != null)
             {
-                var collection = new X509Certificate2Collection();
-                collection.Import(relay.CaFile);
-                ca = collection.Cast<X509Certificate2>().ToList();
+                try
+                {
+                    var collection = new X509Certificate2Collection();
+                    collection.Import(relay.CaFile);
+                    ca = collection.Cast<X509Certificate2>().ToList();
+                }
+                catch (Exception e) when (e is IOException || e is System.Security.Cryptography.CryptographicException || e is UnauthorizedAccessException)
+                {
+                    ThrowTerminatingError(new ErrorRecord(e, "CaFileUnreadable", ErrorCategory.ReadError, relay.CaFile)
+                    {
+                        ErrorDetails = new ErrorDetails($"The CA certificate file '{relay.CaFile}' of the relay '{relay.Name}' cannot be read: {e.Message}"),
+                    });
+                }
             }
 
             WriteVerbose($"{(failover ? "Failover relay" : "Relay")}: {relay}.");
