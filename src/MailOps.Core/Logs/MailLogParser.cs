@@ -1,0 +1,763 @@
+using System;
+using System.Collections.Generic;
+using System.Globalization;
+using System.IO;
+
+namespace MailOps.Core.Logs
+{
+    /// <summary>What one MTA log line says, for traffic accounting.</summary>
+    public enum MailLogRecordKind
+    {
+        /// <summary>A message entered the queue from a client (Postfix smtpd <c>client=</c>, Exim <c>&lt;=</c>).</summary>
+        Received,
+
+        /// <summary>A message entered the queue locally (Postfix pickup).</summary>
+        Pickup,
+
+        /// <summary>The queue manager names a message's sender, size and recipient count (Postfix qmgr <c>from=</c>).</summary>
+        QueueSender,
+
+        /// <summary>One recipient's delivery attempt: sent, deferred, bounced (Postfix <c>to=... status=</c>, Exim =&gt; -&gt; ** ==).</summary>
+        Delivery,
+
+        /// <summary>Postfix gave up on a queued message (<c>status=expired, returned to sender</c>).</summary>
+        Expired,
+
+        /// <summary>A refusal by the server itself (smtpd/postscreen/cleanup <c>reject:</c>, Exim <c>rejected RCPT</c>).</summary>
+        Rejected,
+
+        /// <summary>A message was discarded by a rule.</summary>
+        Discarded,
+
+        /// <summary>A message left the queue (Postfix <c>removed</c>, Exim <c>Completed</c>).</summary>
+        Removed,
+    }
+
+    /// <summary>
+    /// One line of a Postfix or Exim log that matters for traffic, read without regular expressions (the traffic report
+    /// reads gigabytes). Fields a line does not carry are null.
+    /// </summary>
+    public sealed class MailLogRecord
+    {
+        public MailLogRecordKind Kind { get; internal set; }
+        public DateTimeOffset Time { get; internal set; }
+
+        /// <summary>postfix or exim.</summary>
+        public string Mta { get; internal set; } = "postfix";
+
+        /// <summary>The host name in the syslog prefix.</summary>
+        public string? Host { get; internal set; }
+
+        /// <summary>The syslog name before the daemon (postfix, postfix-secondary, ...): which Postfix instance wrote it.</summary>
+        public string? Instance { get; internal set; }
+
+        /// <summary>smtpd, qmgr, smtp, cleanup, pickup, postscreen, ...</summary>
+        public string? Daemon { get; internal set; }
+
+        public string? QueueId { get; internal set; }
+
+        /// <summary>The client (name[address]) that handed the message in, or that was refused.</summary>
+        public string? Client { get; internal set; }
+        public string? Sender { get; internal set; }
+        public long Size { get; internal set; } = -1;
+
+        /// <summary>Recipients of the message (Postfix nrcpt), or -1.</summary>
+        public int RecipientCount { get; internal set; } = -1;
+        public string? Recipient { get; internal set; }
+        public string? Relay { get; internal set; }
+
+        /// <summary>sent, deferred, bounced (Delivery); "forwarded" for a Postfix sent line that only forwarded.</summary>
+        public string? Status { get; internal set; }
+        public string? Dsn { get; internal set; }
+
+        /// <summary>The reply or reason text (in brackets on Postfix lines).</summary>
+        public string? Text { get; internal set; }
+        public double Delay { get; internal set; }
+        public long LineNumber { get; internal set; }
+        public string? File { get; internal set; }
+
+        public override string ToString() => $"{Time:u} {Kind} {QueueId} {Sender ?? Recipient} {Status}";
+    }
+
+    /// <summary>
+    /// A streaming, allocation-light reader of Postfix (BSD syslog, RFC 3339 syslog and maillog_file formats) and Exim
+    /// mainlog lines. Dates without a year take the current year (the previous one for dates that would lie more than
+    /// two days in the future); dates without a zone are local time, as syslog writes them.
+    /// </summary>
+    public sealed class MailLogParser
+    {
+        private static readonly string[] Months = { "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+        private readonly int? _year;
+        private readonly TimeZoneInfo _zone;
+        private readonly DateTimeOffset _now;
+        private string _lastStamp = "";
+        private DateTimeOffset _lastTime;
+
+        /// <param name="year">The year of BSD-syslog dates (null: guess from today).</param>
+        /// <param name="zone">The time zone of dates that carry none (null: local time).</param>
+        public MailLogParser(int? year = null, TimeZoneInfo? zone = null)
+        {
+            _year = year;
+            _zone = zone ?? TimeZoneInfo.Local;
+            _now = DateTimeOffset.UtcNow;
+        }
+
+        /// <summary>Lines that looked like an MTA's but could not be read.</summary>
+        public long UnreadableLines { get; private set; }
+
+        /// <summary>The records of a whole log.</summary>
+        public IEnumerable<MailLogRecord> Read(TextReader reader, string? file)
+        {
+            if (reader == null)
+            {
+                throw new ArgumentNullException(nameof(reader));
+            }
+
+            string? line;
+            long n = 0;
+            while ((line = reader.ReadLine()) != null)
+            {
+                n++;
+                var r = Parse(line);
+                if (r != null)
+                {
+                    r.LineNumber = n;
+                    r.File = file;
+                    yield return r;
+                }
+            }
+        }
+
+        /// <summary>The record of one line, or null when the line says nothing about traffic.</summary>
+        public MailLogRecord? Parse(string line)
+        {
+            if (line == null || line.Length < 20)
+            {
+                return null;
+            }
+
+            // Exim mainlog: "2026-11-25 09:00:00[.123][ +0100] [pid] 1abcDE-000123-AB <= ..."
+            if (IsDigit(line[0]) && line[4] == '-' && line[10] == ' ')
+            {
+                return ParseExim(line);
+            }
+
+            int pos;
+            DateTimeOffset time;
+            if (IsDigit(line[0]) && line[4] == '-' && line[10] == 'T')
+            {
+                // RFC 3339: 2026-11-25T09:00:00.123456+01:00 host prog[pid]: msg
+                var sp = line.IndexOf(' ');
+                if (sp < 0)
+                {
+                    return null;
+                }
+
+                if (!StampTime(line, 0, sp, true, out time))
+                {
+                    UnreadableLines++;
+                    return null;
+                }
+
+                pos = sp + 1;
+            }
+            else if (line[3] == ' ' && line[6] == ' ' && line[9] == ':' && line[12] == ':' && line[15] == ' ')
+            {
+                // BSD: "Nov 25 09:00:00 host prog[pid]: msg" (day padded with a space)
+                if (!StampTime(line, 0, 15, false, out time))
+                {
+                    return null;
+                }
+
+                pos = 16;
+            }
+            else
+            {
+                return null;
+            }
+
+            var hostEnd = line.IndexOf(' ', pos);
+            if (hostEnd < 0)
+            {
+                return null;
+            }
+
+            var progStart = hostEnd + 1;
+            // the program: "postfix/smtpd[123]:", "postfix-secondary/qmgr[9]:", "postfix/submission/smtpd[1]:"
+            if (string.CompareOrdinal(line, progStart, "postfix", 0, 7) != 0)
+            {
+                return null;
+            }
+
+            var bracket = line.IndexOf('[', progStart);
+            var colon = line.IndexOf(": ", progStart, StringComparison.Ordinal);
+            if (colon < 0)
+            {
+                return null;
+            }
+
+            var progEnd = bracket > 0 && bracket < colon ? bracket : colon;
+            var slash = line.IndexOf('/', progStart, progEnd - progStart);
+            if (slash < 0)
+            {
+                return null;
+            }
+
+            var lastSlash = line.LastIndexOf('/', progEnd - 1, progEnd - progStart);
+            var daemon = line.Substring(lastSlash + 1, progEnd - lastSlash - 1);
+            var msg = colon + 2;
+            var r = new MailLogRecord { Time = time, Mta = "postfix" };
+            r.Daemon = daemon;
+
+            // queue id: "3F1A2B4C5D: " (hex) or long ids; NOQUEUE
+            var qidEnd = line.IndexOf(": ", msg, StringComparison.Ordinal);
+            string? qid = null;
+            var body = msg;
+            if (qidEnd > msg && qidEnd - msg <= 20 && IsQueueId(line, msg, qidEnd))
+            {
+                qid = line.Substring(msg, qidEnd - msg);
+                body = qidEnd + 2;
+            }
+            else if (qidEnd > msg && string.CompareOrdinal(line, msg, "NOQUEUE", 0, 7) == 0)
+            {
+                body = qidEnd + 2;
+            }
+
+            r.QueueId = qid;
+            if (Starts(line, body, "reject: ") || Starts(line, body, "milter-reject: "))
+            {
+                if (!FillReject(line, body, r))
+                {
+                    return null;
+                }
+
+                r.Kind = MailLogRecordKind.Rejected;
+                return Finish(r, line, hostEnd, pos, progStart, slash);
+            }
+
+            if (Starts(line, body, "discard: "))
+            {
+                FillReject(line, body, r);
+                r.Kind = MailLogRecordKind.Discarded;
+                return Finish(r, line, hostEnd, pos, progStart, slash);
+            }
+
+            if (qid == null)
+            {
+                return null;
+            }
+
+            if (Starts(line, body, "client="))
+            {
+                if (daemon != "smtpd" && daemon != "postscreen")
+                {
+                    return null;
+                }
+
+                var end = line.IndexOf(',', body);
+                r.Client = line.Substring(body + 7, (end < 0 ? line.Length : end) - body - 7);
+                r.Kind = MailLogRecordKind.Received;
+                return Finish(r, line, hostEnd, pos, progStart, slash);
+            }
+
+            if (Starts(line, body, "from=<"))
+            {
+                var close = line.IndexOf('>', body + 6);
+                if (close < 0)
+                {
+                    UnreadableLines++;
+                    return null;
+                }
+
+                r.Sender = line.Substring(body + 6, close - body - 6);
+                if (Starts(line, close + 1, ", status=expired"))
+                {
+                    r.Kind = MailLogRecordKind.Expired;
+                    return Finish(r, line, hostEnd, pos, progStart, slash);
+                }
+
+                if (!Starts(line, close + 1, ", size="))
+                {
+                    return null;
+                }
+
+                r.Size = ReadLong(line, close + 8);
+                var nr = line.IndexOf("nrcpt=", close, StringComparison.Ordinal);
+                r.RecipientCount = nr > 0 ? (int)ReadLong(line, nr + 6) : -1;
+                r.Kind = MailLogRecordKind.QueueSender;
+                return Finish(r, line, hostEnd, pos, progStart, slash);
+            }
+
+            if (Starts(line, body, "to=<"))
+            {
+                return FillDelivery(line, body, r) ? Finish(r, line, hostEnd, pos, progStart, slash) : null;
+            }
+
+            if (daemon == "pickup" && (Starts(line, body, "uid=") || Starts(line, body, "sender=")))
+            {
+                var f = line.IndexOf("from=<", body, StringComparison.Ordinal);
+                if (f > 0)
+                {
+                    var close = line.IndexOf('>', f + 6);
+                    r.Sender = close > 0 ? line.Substring(f + 6, close - f - 6) : null;
+                }
+
+                r.Kind = MailLogRecordKind.Pickup;
+                return Finish(r, line, hostEnd, pos, progStart, slash);
+            }
+
+            if (Starts(line, body, "removed") && line.Length == body + 7)
+            {
+                r.Kind = MailLogRecordKind.Removed;
+                return Finish(r, line, hostEnd, pos, progStart, slash);
+            }
+
+            // cleanup header/body checks: "3F1A: reject: header Subject: ..." handled above; "warning"/"hold" are not traffic
+            return null;
+        }
+
+        private static MailLogRecord Finish(MailLogRecord r, string line, int hostEnd, int hostStart, int progStart, int slash)
+        {
+            r.Host = line.Substring(hostStart, hostEnd - hostStart);
+            r.Instance = line.Substring(progStart, slash - progStart);
+            return r;
+        }
+
+        private bool FillDelivery(string line, int body, MailLogRecord r)
+        {
+            var close = line.IndexOf('>', body + 4);
+            if (close < 0)
+            {
+                UnreadableLines++;
+                return false;
+            }
+
+            r.Recipient = line.Substring(body + 4, close - body - 4);
+            var relay = line.IndexOf(" relay=", close, StringComparison.Ordinal);
+            var status = line.IndexOf(" status=", close, StringComparison.Ordinal);
+            if (relay < 0 || status < 0)
+            {
+                UnreadableLines++;
+                return false;
+            }
+
+            var relayEnd = line.IndexOf(',', relay);
+            r.Relay = line.Substring(relay + 7, (relayEnd < 0 ? status : relayEnd) - relay - 7);
+            var delay = line.IndexOf(" delay=", close, StringComparison.Ordinal);
+            if (delay > 0)
+            {
+                r.Delay = ReadDouble(line, delay + 7);
+            }
+
+            var dsn = line.IndexOf(" dsn=", close, StringComparison.Ordinal);
+            if (dsn > 0 && dsn < status)
+            {
+                var dsnEnd = line.IndexOf(',', dsn);
+                r.Dsn = line.Substring(dsn + 5, (dsnEnd < 0 ? status : dsnEnd) - dsn - 5);
+            }
+
+            var s = status + 8;
+            var se = s;
+            while (se < line.Length && line[se] != ' ' && line[se] != ',')
+            {
+                se++;
+            }
+
+            var st = line.Substring(s, se - s);
+            if (st != "sent" && st != "deferred" && st != "bounced" && st != "expired" && st != "undeliverable" && st != "deliverable")
+            {
+                UnreadableLines++;
+                return false;
+            }
+
+            if (st == "undeliverable" || st == "deliverable")
+            {
+                return false; // address verification probes (sendmail -bv), not traffic
+            }
+
+            var paren = line.IndexOf(" (", se, StringComparison.Ordinal);
+            if (paren >= 0 && line[line.Length - 1] == ')')
+            {
+                r.Text = line.Substring(paren + 2, line.Length - paren - 3);
+            }
+
+            if (st == "sent" && r.Text != null && r.Text.IndexOf("forwarded as ", StringComparison.Ordinal) >= 0)
+            {
+                st = "forwarded";
+            }
+
+            r.Status = st;
+            r.Kind = MailLogRecordKind.Delivery;
+            return true;
+        }
+
+        private static bool FillReject(string line, int body, MailLogRecord r)
+        {
+            // smtpd: "reject: RCPT from host[1.2.3.4]: 554 5.7.1 <x>: Relay access denied; from=<a> to=<b> proto=ESMTP helo=<h>"
+            // cleanup: "reject: header Subject: ... from host[1.2.3.4]; from=<a> to=<b> proto=ESMTP helo=<h>: 5.7.1 text"
+            var fromClient = line.IndexOf(" from ", body, StringComparison.Ordinal);
+            if (fromClient > 0)
+            {
+                var cEnd = line.IndexOf(']', fromClient);
+                if (cEnd > 0)
+                {
+                    r.Client = line.Substring(fromClient + 6, cEnd + 1 - fromClient - 6);
+                }
+            }
+
+            var semi = line.IndexOf("; from=<", body, StringComparison.Ordinal);
+            if (semi > 0)
+            {
+                var close = line.IndexOf('>', semi + 8);
+                if (close > 0)
+                {
+                    r.Sender = line.Substring(semi + 8, close - semi - 8);
+                    var to = line.IndexOf(" to=<", close, StringComparison.Ordinal);
+                    if (to > 0)
+                    {
+                        var tClose = line.IndexOf('>', to + 5);
+                        if (tClose > 0)
+                        {
+                            r.Recipient = line.Substring(to + 5, tClose - to - 5);
+                        }
+                    }
+                }
+            }
+
+            var textStart = r.Client != null ? line.IndexOf("]: ", fromClient, StringComparison.Ordinal) : -1;
+            if (textStart > 0 && (semi < 0 || textStart < semi))
+            {
+                r.Text = line.Substring(textStart + 3, (semi > 0 ? semi : line.Length) - textStart - 3);
+            }
+            else
+            {
+                r.Text = line.Substring(body, (semi > 0 ? semi : line.Length) - body);
+            }
+
+            var code = r.Text.Length > 9 ? r.Text : "";
+            if (code.Length > 6 && IsDigit(code[0]) && code[3] == ' ' && IsDigit(code[4]) && code[5] == '.')
+            {
+                var e = code.IndexOf(' ', 4);
+                r.Dsn = e > 0 ? code.Substring(4, e - 4) : null;
+            }
+
+            r.Status = "rejected";
+            return true;
+        }
+
+        private MailLogRecord? ParseExim(string line)
+        {
+            // 2026-11-25 09:00:00[.123][ +0100] [[pid]] 1abcDE-000123-AB <= sender H=host [ip] P=esmtp S=1234
+            var p = 19;
+            if (p < line.Length && line[p] == '.')
+            {
+                while (p + 1 < line.Length && IsDigit(line[p + 1]))
+                {
+                    p++;
+                }
+
+                p++;
+            }
+
+            var stampEnd = p;
+            if (p + 6 < line.Length && line[p] == ' ' && (line[p + 1] == '+' || line[p + 1] == '-') && IsDigit(line[p + 2]))
+            {
+                stampEnd = p + 6;
+                p += 6;
+            }
+
+            if (p >= line.Length || line[p] != ' ')
+            {
+                return null;
+            }
+
+            p++;
+            if (p < line.Length && line[p] == '[')
+            {
+                var e = line.IndexOf("] ", p, StringComparison.Ordinal);
+                if (e < 0)
+                {
+                    return null;
+                }
+
+                p = e + 2;
+            }
+
+            if (!StampTime(line, 0, stampEnd, true, out var time))
+            {
+                UnreadableLines++;
+                return null;
+            }
+
+            var r = new MailLogRecord { Time = time, Mta = "exim", Instance = "exim" };
+            var idEnd = line.IndexOf(' ', p);
+            if (idEnd < 0)
+            {
+                return null;
+            }
+
+            var id = line.Substring(p, idEnd - p);
+            if (!IsEximId(id))
+            {
+                // "H=host [1.2.3.4] F=<a> rejected RCPT <b>: text" (no message id)
+                var rej = line.IndexOf(" rejected RCPT ", p, StringComparison.Ordinal);
+                if (rej < 0)
+                {
+                    return null;
+                }
+
+                r.Kind = MailLogRecordKind.Rejected;
+                r.Status = "rejected";
+                r.Client = EximField(line, p, "H=");
+                var f = EximField(line, p, "F=");
+                r.Sender = f?.Trim('<', '>');
+                var rcptStart = rej + 15;
+                var rcptEnd = line.IndexOf(": ", rcptStart, StringComparison.Ordinal);
+                r.Recipient = line.Substring(rcptStart, (rcptEnd < 0 ? line.Length : rcptEnd) - rcptStart).Trim('<', '>');
+                r.Text = rcptEnd < 0 ? null : line.Substring(rcptEnd + 2);
+                return r;
+            }
+
+            r.QueueId = id;
+            var flagStart = idEnd + 1;
+            if (flagStart + 3 > line.Length)
+            {
+                return null;
+            }
+
+            var flag = line.Substring(flagStart, 2);
+            var rest = flagStart + 3;
+            switch (flag)
+            {
+                case "<=":
+                {
+                    var se = line.IndexOf(' ', rest);
+                    var sender = line.Substring(rest, (se < 0 ? line.Length : se) - rest);
+                    r.Sender = sender == "<>" ? "" : sender;
+                    r.Client = EximField(line, rest, " H=") is string h ? h : null;
+                    if (r.Client != null)
+                    {
+                        var ip = line.IndexOf(" [", line.IndexOf(" H=", rest, StringComparison.Ordinal) + 3, StringComparison.Ordinal);
+                        if (ip > 0)
+                        {
+                            var ipe = line.IndexOf(']', ip);
+                            if (ipe > 0 && !r.Client.EndsWith("]", StringComparison.Ordinal))
+                            {
+                                r.Client = r.Client + line.Substring(ip + 1, ipe - ip);
+                            }
+                        }
+                    }
+
+                    var size = line.IndexOf(" S=", rest, StringComparison.Ordinal);
+                    r.Size = size > 0 ? ReadLong(line, size + 3) : -1;
+                    r.Kind = r.Client == null && line.IndexOf(" U=", rest, StringComparison.Ordinal) > 0 ? MailLogRecordKind.Pickup : MailLogRecordKind.Received;
+                    return r;
+                }
+
+                case "=>":
+                case "->":
+                case "*>":
+                case "**":
+                case "==":
+                {
+                    var te = line.IndexOf(' ', rest);
+                    var to = line.Substring(rest, (te < 0 ? line.Length : te) - rest);
+                    // "=> local@x <original@y> R=..." names the original address in angle brackets
+                    if (te > 0 && te + 1 < line.Length && line[te + 1] == '<')
+                    {
+                        var oe = line.IndexOf('>', te + 1);
+                        if (oe > 0)
+                        {
+                            to = line.Substring(te + 2, oe - te - 2);
+                        }
+                    }
+
+                    r.Recipient = to;
+                    r.Status = flag == "**" ? "bounced" : flag == "==" ? "deferred" : "sent";
+                    r.Relay = EximField(line, rest, " H=");
+                    if (flag == "**" || flag == "==")
+                    {
+                        var c = line.IndexOf(": ", rest, StringComparison.Ordinal);
+                        r.Text = c > 0 ? line.Substring(c + 2) : null;
+                        var d = r.Text == null ? -1 : FindDsn(r.Text);
+                        r.Dsn = d >= 0 ? r.Text!.Substring(d, Math.Min(r.Text.IndexOf(' ', d) is var de && de > 0 ? de - d : r.Text.Length - d, 9)) : null;
+                    }
+
+                    r.Kind = MailLogRecordKind.Delivery;
+                    return r;
+                }
+
+                default:
+                    if (string.CompareOrdinal(line, flagStart, "Completed", 0, 9) == 0)
+                    {
+                        r.Kind = MailLogRecordKind.Removed;
+                        return r;
+                    }
+
+                    if (line.IndexOf(" rejected after DATA", flagStart, StringComparison.Ordinal) > 0 || line.IndexOf(" rejected RCPT", flagStart, StringComparison.Ordinal) > 0)
+                    {
+                        r.Kind = MailLogRecordKind.Rejected;
+                        r.Status = "rejected";
+                        r.Client = EximField(line, flagStart, "H=");
+                        r.Sender = EximField(line, flagStart, "F=")?.Trim('<', '>');
+                        var c = line.IndexOf(": ", flagStart, StringComparison.Ordinal);
+                        r.Text = c > 0 ? line.Substring(c + 2) : null;
+                        return r;
+                    }
+
+                    return null;
+            }
+        }
+
+        private static int FindDsn(string text)
+        {
+            for (var i = 0; i + 4 < text.Length; i++)
+            {
+                if ((text[i] == '4' || text[i] == '5') && text[i + 1] == '.' && IsDigit(text[i + 2]) && (i == 0 || text[i - 1] == ' '))
+                {
+                    return i;
+                }
+            }
+
+            return -1;
+        }
+
+        private static string? EximField(string line, int from, string name)
+        {
+            var i = line.IndexOf(name, from, StringComparison.Ordinal);
+            if (i < 0)
+            {
+                return null;
+            }
+
+            var s = i + name.Length;
+            var e = line.IndexOf(' ', s);
+            return line.Substring(s, (e < 0 ? line.Length : e) - s);
+        }
+
+        private static bool IsEximId(string id)
+        {
+            // old: 1abcDE-00012A-AB (6-6-2); new (4.97+): 1abcDE-000000005vi-0000 (6-11-4)
+            var a = id.IndexOf('-');
+            var b = a < 0 ? -1 : id.IndexOf('-', a + 1);
+            return a == 6 && b > a + 6 && id.Length - b - 1 >= 2 && id.Length - b - 1 <= 4;
+        }
+
+        private static bool IsQueueId(string line, int start, int end)
+        {
+            if (end - start < 5)
+            {
+                return false;
+            }
+
+            for (var i = start; i < end; i++)
+            {
+                var c = line[i];
+                if (!((c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')))
+                {
+                    return false;
+                }
+            }
+
+            return string.CompareOrdinal(line, start, "NOQUEUE", 0, 7) != 0 || end - start != 7;
+        }
+
+        private bool StampTime(string line, int start, int end, bool iso, out DateTimeOffset time)
+        {
+            var len = end - start;
+            if (len == _lastStamp.Length && string.CompareOrdinal(line, start, _lastStamp, 0, len) == 0)
+            {
+                time = _lastTime;
+                return true;
+            }
+
+            var stamp = line.Substring(start, len);
+            if (iso)
+            {
+                var hasZone = stamp.EndsWith("Z", StringComparison.Ordinal) || (stamp.Length > 19 && (stamp.IndexOf('+', 19) > 0 || stamp.IndexOf('-', 19) > 0));
+                var text = stamp.Replace(' ', 'T').Replace("T+", "+").Replace("T-", "-");
+                if (text.Length > 5 && (text[text.Length - 5] == '+' || text[text.Length - 5] == '-') && IsDigit(text[text.Length - 1]) && text.IndexOf(':', text.Length - 5) < 0)
+                {
+                    text = text.Insert(text.Length - 2, ":"); // +0100 -> +01:00
+                }
+
+                if (!DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture,
+                        hasZone ? DateTimeStyles.None : DateTimeStyles.AssumeLocal, out time))
+                {
+                    return false;
+                }
+
+                if (!hasZone)
+                {
+                    time = Local(time.DateTime);
+                }
+            }
+            else
+            {
+                var month = Array.IndexOf(Months, stamp.Substring(0, 3)) + 1;
+                if (month == 0)
+                {
+                    time = default;
+                    return false;
+                }
+
+                var day = (stamp[4] == ' ' ? 0 : (stamp[4] - '0') * 10) + (stamp[5] - '0');
+                var h = (stamp[7] - '0') * 10 + (stamp[8] - '0');
+                var mi = (stamp[10] - '0') * 10 + (stamp[11] - '0');
+                var s = (stamp[13] - '0') * 10 + (stamp[14] - '0');
+                var year = _year ?? _now.Year;
+                if (day < 1 || day > 31 || h > 23 || mi > 59 || s > 60 || day > DateTime.DaysInMonth(year, month))
+                {
+                    time = default;
+                    return false;
+                }
+
+                time = Local(new DateTime(year, month, day, h, mi, Math.Min(s, 59)));
+                if (_year == null && time > _now.AddDays(2))
+                {
+                    time = Local(new DateTime(year - 1, month, Math.Min(day, DateTime.DaysInMonth(year - 1, month)), h, mi, Math.Min(s, 59)));
+                }
+            }
+
+            _lastStamp = stamp;
+            _lastTime = time;
+            return true;
+        }
+
+        private DateTimeOffset Local(DateTime dt)
+        {
+            dt = DateTime.SpecifyKind(dt, DateTimeKind.Unspecified);
+            return new DateTimeOffset(dt, _zone.GetUtcOffset(dt));
+        }
+
+        private static bool Starts(string line, int at, string what) =>
+            at + what.Length <= line.Length && string.CompareOrdinal(line, at, what, 0, what.Length) == 0;
+
+        private static bool IsDigit(char c) => c >= '0' && c <= '9';
+
+        private static long ReadLong(string line, int at)
+        {
+            long v = 0;
+            var any = false;
+            while (at < line.Length && IsDigit(line[at]))
+            {
+                v = v * 10 + (line[at] - '0');
+                at++;
+                any = true;
+            }
+
+            return any ? v : -1;
+        }
+
+        private static double ReadDouble(string line, int at)
+        {
+            var e = at;
+            while (e < line.Length && (IsDigit(line[e]) || line[e] == '.'))
+            {
+                e++;
+            }
+
+            return double.TryParse(line.Substring(at, e - at), NumberStyles.Float, CultureInfo.InvariantCulture, out var d) ? d : 0;
+        }
+    }
+}

@@ -1,0 +1,720 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using MailOps.Core.Bounces;
+using MailOps.Core.Logs;
+using MailOps.Core.Sending;
+using MailOps.Core.Store;
+
+namespace MailOps.Core.Traffic
+{
+    /// <summary>What a traffic aggregation counts and how.</summary>
+    public sealed class TrafficOptions
+    {
+        public TrafficBucket Bucket { get; set; } = TrafficBucket.Hour;
+
+        /// <summary>The row dimensions to keep (the Total row is always kept).</summary>
+        public IReadOnlyCollection<TrafficDimension> Dimensions { get; set; } = new[] { TrafficDimension.Total };
+
+        public DateTimeOffset? Since { get; set; }
+        public DateTimeOffset? Until { get; set; }
+
+        /// <summary>Names flows from senders and client hosts (null: no flows).</summary>
+        public FlowMatcher? Flows { get; set; }
+
+        /// <summary>
+        /// The relay name of a log's Postfix instance (syslog name before the daemon: postfix, postfix-secondary);
+        /// null or an unknown instance: the instance name itself.
+        /// </summary>
+        public IReadOnlyDictionary<string, string>? RelayByInstance { get; set; }
+
+        /// <summary>The relay every log line is counted under (overrides the instance).</summary>
+        public string? Relay { get; set; }
+
+        /// <summary>Classify deferral, bounce and rejection texts into reasons (the bounce engine).</summary>
+        public bool ClassifyReasons { get; set; } = true;
+    }
+
+    /// <summary>
+    /// Counts MTA log records and send-journal items into time buckets per sender, domain, flow, relay, client and
+    /// recipient domain, and keeps pflogsumm-compatible totals. Memory stays flat: per-message state is dropped when
+    /// the message leaves the queue (and bounded for logs that never say so); only the rows grow, with the buckets.
+    /// </summary>
+    public sealed class TrafficAggregator
+    {
+        private const int MaxMessages = 500000;
+        private static readonly HashSet<string> PushBackReasons = new HashSet<string>(StringComparer.Ordinal)
+        {
+            BounceReasons.Blocked, BounceReasons.SpamDetected, BounceReasons.PolicyViolation, BounceReasons.BadReputation,
+            BounceReasons.Speeding, BounceReasons.TooManyConn, BounceReasons.Rejected,
+        };
+
+        private readonly TrafficOptions _options;
+        private readonly bool[] _dims = new bool[7];
+        private readonly Dictionary<RowKey, TrafficRow> _rows = new Dictionary<RowKey, TrafficRow>();
+        private readonly Dictionary<string, MessageState> _messages = new Dictionary<string, MessageState>(StringComparer.Ordinal);
+        private readonly Dictionary<string, string> _reasonCache = new Dictionary<string, string>(StringComparer.Ordinal);
+        private readonly Dictionary<string, HashSet<string>> _deferredByRelay = new Dictionary<string, HashSet<string>>(StringComparer.Ordinal);
+        private readonly HashSet<string> _deferredQids = new HashSet<string>(StringComparer.Ordinal);
+        private readonly TrafficRow?[] _scratch = new TrafficRow?[7];
+
+        public TrafficAggregator(TrafficOptions? options = null)
+        {
+            _options = options ?? new TrafficOptions();
+            _dims[(int)TrafficDimension.Total] = true;
+            foreach (var d in _options.Dimensions)
+            {
+                _dims[(int)d] = true;
+            }
+        }
+
+        public TrafficTotals Totals { get; } = new TrafficTotals();
+
+        /// <summary>The rows so far, in time order, then dimension, then most messages first.</summary>
+        public IReadOnlyList<TrafficRow> Rows =>
+            _rows.Values.OrderBy(r => r.Start).ThenBy(r => r.Dimension).ThenByDescending(r => r.Messages + r.Delivered + r.Deferred + r.Bounced + r.Rejected)
+                .ThenBy(r => r.Key, StringComparer.OrdinalIgnoreCase).ToList();
+
+        /// <summary>Adds a whole log.</summary>
+        public void AddLog(IEnumerable<MailLogRecord> records)
+        {
+            foreach (var r in records)
+            {
+                Add(r);
+            }
+        }
+
+        /// <summary>Adds one log record.</summary>
+        public void Add(MailLogRecord r)
+        {
+            if (r == null)
+            {
+                throw new ArgumentNullException(nameof(r));
+            }
+
+            Totals.Lines++;
+            if ((_options.Since.HasValue && r.Time < _options.Since.Value) || (_options.Until.HasValue && r.Time >= _options.Until.Value))
+            {
+                if (r.Kind == MailLogRecordKind.Removed && r.QueueId != null)
+                {
+                    _messages.Remove(r.QueueId);
+                }
+
+                // keep the sender and client of messages received before the window: their deliveries may fall inside it
+                if (r.Kind == MailLogRecordKind.Received || r.Kind == MailLogRecordKind.Pickup || r.Kind == MailLogRecordKind.QueueSender)
+                {
+                    Remember(r);
+                }
+
+                return;
+            }
+
+            if (Totals.First == null || r.Time < Totals.First)
+            {
+                Totals.First = r.Time;
+            }
+
+            if (Totals.Last == null || r.Time > Totals.Last)
+            {
+                Totals.Last = r.Time;
+            }
+
+            var relay = RelayOf(r);
+            switch (r.Kind)
+            {
+                case MailLogRecordKind.Received:
+                case MailLogRecordKind.Pickup:
+                {
+                    var m = Remember(r);
+                    m.Received = true;
+                    Totals.Received++;
+                    if (r.Mta == "exim")
+                    {
+                        // Exim names the sender and size on the arrival line itself
+                        m.Counted = true;
+                        CountSender(m, r.Sender ?? "", r.Size);
+                        Select(r.Time, m.Sender, m.Client, null, relay, m.Flow);
+                        ForEach(row => { row.Messages++; row.BytesReceived += Math.Max(0, r.Size); Tag(row, m.Sender, m.Flow); });
+                    }
+                    else
+                    {
+                        // the sender is named later (qmgr); count the message now where the sender does not matter
+                        SelectWithoutSender(r.Time, m.Client, relay);
+                        ForEach(row => row.Messages++);
+                    }
+
+                    break;
+                }
+
+                case MailLogRecordKind.QueueSender:
+                {
+                    var m = Remember(r);
+                    if (m.Counted || !m.Received)
+                    {
+                        break; // a second qmgr line for the same message, or a message not received in this log (a forward)
+                    }
+
+                    m.Counted = true;
+                    CountSender(m, r.Sender ?? "", r.Size);
+                    Select(r.Time, m.Sender, m.Client, null, relay, m.Flow);
+                    var nrcpt = Math.Max(0, r.RecipientCount);
+                    for (var i = 0; i < _scratch.Length; i++)
+                    {
+                        var row = _scratch[i];
+                        if (row == null)
+                        {
+                            continue;
+                        }
+
+                        if (i == (int)TrafficDimension.Sender || i == (int)TrafficDimension.SenderDomain || i == (int)TrafficDimension.Flow)
+                        {
+                            row.Messages++;
+                        }
+
+                        row.Recipients += nrcpt;
+                        row.BytesReceived += Math.Max(0, r.Size);
+                        Tag(row, m.Sender, m.Flow);
+                    }
+
+                    break;
+                }
+
+                case MailLogRecordKind.Delivery:
+                    AddDelivery(r, relay);
+                    break;
+
+                case MailLogRecordKind.Expired:
+                    // Postfix: the message was returned after its deferrals; its recipients are those still deferred
+                    if (r.QueueId != null && _messages.TryGetValue(r.QueueId, out var em) && em.Deferred != null)
+                    {
+                        foreach (var rcpt in em.Deferred)
+                        {
+                            Select(r.Time, em.Sender ?? r.Sender, em.Client, rcpt, relay, em.Flow);
+                            ForEach(row => row.Expired++);
+                            Totals.Expired++;
+                        }
+
+                        em.Deferred = null;
+                    }
+
+                    Undefer(r.QueueId, relay);
+                    break;
+
+                case MailLogRecordKind.Rejected:
+                case MailLogRecordKind.Discarded:
+                {
+                    MessageState? m = null;
+                    if (r.QueueId != null)
+                    {
+                        _messages.TryGetValue(r.QueueId, out m);
+                    }
+
+                    var sender = r.Sender ?? m?.Sender;
+                    var client = r.Client ?? m?.Client;
+                    var flow = _options.Flows?.Match(sender, client);
+                    Select(r.Time, sender, client, r.Recipient, relay, flow);
+                    var reason = Reason(r.Text, r.Dsn);
+                    if (r.Kind == MailLogRecordKind.Rejected)
+                    {
+                        Totals.Rejected++;
+                        ForEach(row => { row.Rejected++; Tag(row, sender, flow); if (reason != null) TrafficRow.Count(row.ReasonCounts, reason); });
+                    }
+                    else
+                    {
+                        Totals.Discarded++;
+                        ForEach(row => row.Discarded++);
+                    }
+
+                    break;
+                }
+
+                case MailLogRecordKind.Removed:
+                    if (r.QueueId != null)
+                    {
+                        _messages.Remove(r.QueueId);
+                        Undefer(r.QueueId, relay);
+                    }
+
+                    break;
+            }
+        }
+
+        /// <summary>Adds the items of a MailOps send job (its journal): sent, deferred and failed recipients.</summary>
+        public void AddJournal(SendJobRecord job, IEnumerable<SendItem> items)
+        {
+            if (job == null || items == null)
+            {
+                throw new ArgumentNullException(job == null ? nameof(job) : nameof(items));
+            }
+
+            var sender = job.Template.From;
+            var flow = job.Flow ?? _options.Flows?.Match(sender, null);
+            foreach (var item in items)
+            {
+                if ((_options.Since.HasValue && item.UpdatedAt < _options.Since.Value) || (_options.Until.HasValue && item.UpdatedAt >= _options.Until.Value))
+                {
+                    continue;
+                }
+
+                Totals.Lines++;
+                Select(item.UpdatedAt, sender, "mailops", item.Address, job.Relay, flow);
+                switch (item.State)
+                {
+                    case SendItemStates.Sent:
+                    case SendItemStates.PossiblyDuplicated:
+                        ForEach(row => { row.Messages++; row.Recipients++; row.Delivered++; Tag(row, sender, flow); });
+                        Totals.Received++;
+                        Totals.Delivered++;
+                        break;
+                    case SendItemStates.Deferred:
+                    {
+                        var reason = Reason(item.Reply, null);
+                        ForEach(row => { row.Deferred++; Tag(row, sender, flow); if (reason != null) { TrafficRow.Count(row.ReasonCounts, reason); if (PushBackReasons.Contains(reason)) row.BlockReplies++; } });
+                        Totals.Deferrals++;
+                        break;
+                    }
+
+                    case SendItemStates.Failed:
+                    {
+                        var reason = Reason(item.Reply, null);
+                        ForEach(row => { row.Messages++; row.Recipients++; row.Bounced++; Tag(row, sender, flow); if (reason != null) { TrafficRow.Count(row.ReasonCounts, reason); if (PushBackReasons.Contains(reason)) row.BlockReplies++; } });
+                        Totals.Received++;
+                        Totals.Bounced++;
+                        break;
+                    }
+                }
+
+                Totals.First = Totals.First == null || item.UpdatedAt < Totals.First ? item.UpdatedAt : Totals.First;
+                Totals.Last = Totals.Last == null || item.UpdatedAt > Totals.Last ? item.UpdatedAt : Totals.Last;
+            }
+        }
+
+        private void AddDelivery(MailLogRecord r, string relay)
+        {
+            MessageState? m = null;
+            if (r.QueueId != null)
+            {
+                _messages.TryGetValue(r.QueueId, out m);
+            }
+
+            var sender = m?.Sender;
+            var flow = m?.Flow;
+            Select(r.Time, sender, m?.Client, r.Recipient, relay, flow);
+            if (r.Mta == "exim" && m != null && r.Recipient != null)
+            {
+                // Exim has no recipient count on arrival: count each recipient at its first delivery line
+                m.SeenRecipients ??= new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+                if (m.SeenRecipients.Add(r.Recipient))
+                {
+                    ForEach(row => row.Recipients++);
+                }
+            }
+
+            var domain = Domain(r.Recipient);
+            switch (r.Status)
+            {
+                case "sent":
+                    Totals.Delivered++;
+                    if (m != null && m.Size > 0)
+                    {
+                        Totals.BytesDelivered += m.Size;
+                    }
+
+                    if (r.Recipient != null)
+                    {
+                        Totals.RecipientSet.Add(LowerDomain(r.Recipient));
+                        Totals.RecipientDomainSet.Add(domain);
+                    }
+
+                    m?.Deferred?.Remove(r.Recipient ?? "");
+                    ForEach(row => { row.Delivered++; Tag(row, sender, flow); });
+                    break;
+                case "forwarded":
+                    Totals.Forwarded++;
+                    ForEach(row => row.Forwarded++);
+                    break;
+                case "deferred":
+                {
+                    Totals.Deferrals++;
+                    if (r.QueueId != null && _deferredQids.Add(r.QueueId))
+                    {
+                        Totals.Deferred++;
+                    }
+
+                    if (m != null && r.Recipient != null)
+                    {
+                        (m.Deferred ??= new HashSet<string>(StringComparer.OrdinalIgnoreCase)).Add(r.Recipient);
+                    }
+
+                    var reason = Reason(r.Text, r.Dsn);
+                    var pushBack = reason != null && PushBackReasons.Contains(reason);
+                    var queued = Defer(r.QueueId, relay);
+                    ForEach(row =>
+                    {
+                        row.Deferred++;
+                        Tag(row, sender, flow);
+                        if (reason != null)
+                        {
+                            TrafficRow.Count(row.ReasonCounts, reason);
+                        }
+
+                        if (pushBack)
+                        {
+                            row.BlockReplies++;
+                        }
+
+                        if (row.Dimension == TrafficDimension.Total || row.Dimension == TrafficDimension.Relay)
+                        {
+                            row.DeferredQueue = Math.Max(row.DeferredQueue, row.Dimension == TrafficDimension.Total ? _deferredByRelay.Values.Sum(x => x.Count) : queued);
+                        }
+                    });
+                    break;
+                }
+
+                case "bounced":
+                case "expired":
+                {
+                    if (r.Status == "bounced")
+                    {
+                        Totals.Bounced++;
+                    }
+                    else
+                    {
+                        Totals.Expired++;
+                    }
+
+                    m?.Deferred?.Remove(r.Recipient ?? "");
+                    var reason = Reason(r.Text, r.Dsn);
+                    var pushBack = reason != null && PushBackReasons.Contains(reason);
+                    var bounced = r.Status == "bounced";
+                    ForEach(row =>
+                    {
+                        if (bounced)
+                        {
+                            row.Bounced++;
+                        }
+                        else
+                        {
+                            row.Expired++;
+                        }
+
+                        Tag(row, sender, flow);
+                        if (reason != null)
+                        {
+                            TrafficRow.Count(row.ReasonCounts, reason);
+                        }
+
+                        if (pushBack)
+                        {
+                            row.BlockReplies++;
+                        }
+                    });
+                    break;
+                }
+            }
+        }
+
+        private int Defer(string? qid, string relay)
+        {
+            if (!_deferredByRelay.TryGetValue(relay, out var set))
+            {
+                _deferredByRelay[relay] = set = new HashSet<string>(StringComparer.Ordinal);
+            }
+
+            if (qid != null)
+            {
+                set.Add(qid);
+            }
+
+            return set.Count;
+        }
+
+        private void Undefer(string? qid, string relay)
+        {
+            if (qid != null && _deferredByRelay.TryGetValue(relay, out var set))
+            {
+                set.Remove(qid);
+            }
+        }
+
+        private void CountSender(MessageState m, string sender, long size)
+        {
+            // pflogsumm: the domain part lower-cased, "from=<>" for the null sender, the client's domain when there is no '@'
+            string key;
+            string domain;
+            if (sender.Length == 0)
+            {
+                key = "from=<>";
+                domain = m.ClientDomain ?? "from=<>";
+            }
+            else
+            {
+                key = LowerDomain(sender);
+                var at = key.IndexOf('@');
+                domain = at >= 0 ? key.Substring(at + 1) : (m.ClientDomain ?? key);
+            }
+
+            Totals.SenderMessages.TryGetValue(key, out var n);
+            Totals.SenderMessages[key] = n + 1;
+            Totals.SendingDomains.Add(domain);
+            Totals.BytesReceived += Math.Max(0, size);
+        }
+
+        private MessageState Remember(MailLogRecord r)
+        {
+            var qid = r.QueueId ?? "";
+            if (!_messages.TryGetValue(qid, out var m))
+            {
+                if (_messages.Count >= MaxMessages)
+                {
+                    _messages.Clear(); // a log that never says "removed": bounded memory; later lines of these messages lose their sender
+                }
+
+                _messages[qid] = m = new MessageState();
+            }
+
+            if (r.Kind == MailLogRecordKind.Received)
+            {
+                m.Client = r.Client;
+                m.ClientDomain = ClientDomain(r.Client);
+            }
+            else if (r.Kind == MailLogRecordKind.Pickup)
+            {
+                m.Client = "pickup";
+                m.ClientDomain = "pickup";
+            }
+
+            if (r.Sender != null && (r.Kind == MailLogRecordKind.QueueSender || r.Mta == "exim"))
+            {
+                m.Sender = r.Sender.Length == 0 ? "" : r.Sender;
+                m.Size = r.Size;
+            }
+
+            if (m.Sender != null || m.Client != null)
+            {
+                m.Flow = _options.Flows?.Match(m.Sender, m.Client);
+            }
+
+            return m;
+        }
+
+        private string RelayOf(MailLogRecord r)
+        {
+            if (_options.Relay != null)
+            {
+                return _options.Relay;
+            }
+
+            var instance = r.Instance ?? r.Mta;
+            return _options.RelayByInstance != null && _options.RelayByInstance.TryGetValue(instance, out var name) ? name : instance;
+        }
+
+        private string? Reason(string? text, string? dsn)
+        {
+            if (!_options.ClassifyReasons || string.IsNullOrEmpty(text))
+            {
+                return null;
+            }
+
+            var key = (dsn ?? "") + "|" + text;
+            if (_reasonCache.TryGetValue(key, out var reason))
+            {
+                return reason;
+            }
+
+            var code = ReplyCode(text!);
+            reason = BounceClassifier.Classify(text, dsn, code);
+            if (_reasonCache.Count > 20000)
+            {
+                _reasonCache.Clear();
+            }
+
+            _reasonCache[key] = reason;
+            return reason;
+        }
+
+        /// <summary>The SMTP reply code in a log text: at its start, or after "said: ".</summary>
+        internal static int ReplyCode(string text)
+        {
+            var i = text.IndexOf("said: ", StringComparison.Ordinal);
+            var at = i >= 0 ? i + 6 : 0;
+            if (text.Length >= at + 3 && char.IsDigit(text[at]) && char.IsDigit(text[at + 1]) && char.IsDigit(text[at + 2]) &&
+                (text.Length == at + 3 || text[at + 3] == ' ' || text[at + 3] == '-'))
+            {
+                return (text[at] - '0') * 100 + (text[at + 1] - '0') * 10 + (text[at + 2] - '0');
+            }
+
+            return 0;
+        }
+
+        private void SelectWithoutSender(DateTimeOffset time, string? client, string relay)
+        {
+            Array.Clear(_scratch, 0, _scratch.Length);
+            var start = Floor(time);
+            _scratch[0] = Row(start, TrafficDimension.Total, "*");
+            if (_dims[(int)TrafficDimension.Relay])
+            {
+                _scratch[(int)TrafficDimension.Relay] = Row(start, TrafficDimension.Relay, relay);
+            }
+
+            if (_dims[(int)TrafficDimension.Client] && client != null)
+            {
+                _scratch[(int)TrafficDimension.Client] = Row(start, TrafficDimension.Client, client);
+            }
+        }
+
+        private void Select(DateTimeOffset time, string? sender, string? client, string? recipient, string relay, string? flow)
+        {
+            Array.Clear(_scratch, 0, _scratch.Length);
+            var start = Floor(time);
+            _scratch[0] = Row(start, TrafficDimension.Total, "*");
+            if (_dims[(int)TrafficDimension.Sender] && sender != null)
+            {
+                _scratch[(int)TrafficDimension.Sender] = Row(start, TrafficDimension.Sender, sender.Length == 0 ? "<>" : sender);
+            }
+
+            if (_dims[(int)TrafficDimension.SenderDomain] && sender != null)
+            {
+                _scratch[(int)TrafficDimension.SenderDomain] = Row(start, TrafficDimension.SenderDomain, sender.Length == 0 ? "<>" : Domain(sender));
+            }
+
+            if (_dims[(int)TrafficDimension.Flow])
+            {
+                _scratch[(int)TrafficDimension.Flow] = Row(start, TrafficDimension.Flow, flow ?? "(none)");
+            }
+
+            if (_dims[(int)TrafficDimension.Relay])
+            {
+                _scratch[(int)TrafficDimension.Relay] = Row(start, TrafficDimension.Relay, relay);
+            }
+
+            if (_dims[(int)TrafficDimension.Client] && client != null)
+            {
+                _scratch[(int)TrafficDimension.Client] = Row(start, TrafficDimension.Client, client);
+            }
+
+            if (_dims[(int)TrafficDimension.RecipientDomain] && recipient != null)
+            {
+                _scratch[(int)TrafficDimension.RecipientDomain] = Row(start, TrafficDimension.RecipientDomain, Domain(recipient));
+            }
+        }
+
+        private void ForEach(Action<TrafficRow> action)
+        {
+            foreach (var row in _scratch)
+            {
+                if (row != null)
+                {
+                    action(row);
+                }
+            }
+        }
+
+        private static void Tag(TrafficRow row, string? sender, string? flow)
+        {
+            if (row.Dimension != TrafficDimension.Sender && sender != null)
+            {
+                TrafficRow.Count(row.SenderCounts, sender.Length == 0 ? "<>" : sender);
+            }
+
+            if (row.Dimension != TrafficDimension.Flow)
+            {
+                TrafficRow.Count(row.FlowCounts, flow ?? "(none)");
+            }
+        }
+
+        private TrafficRow Row(DateTimeOffset start, TrafficDimension dimension, string key)
+        {
+            var k = new RowKey(start.UtcTicks, dimension, key);
+            if (!_rows.TryGetValue(k, out var row))
+            {
+                _rows[k] = row = new TrafficRow(start, _options.Bucket, dimension, key);
+            }
+
+            return row;
+        }
+
+        /// <summary>The start of the bucket a time falls in (days start at midnight in the time's own offset).</summary>
+        public DateTimeOffset Floor(DateTimeOffset t)
+        {
+            switch (_options.Bucket)
+            {
+                case TrafficBucket.Minute:
+                    return new DateTimeOffset(t.Ticks - (t.Ticks % TimeSpan.TicksPerMinute), t.Offset);
+                case TrafficBucket.Hour:
+                    return new DateTimeOffset(t.Ticks - (t.Ticks % TimeSpan.TicksPerHour), t.Offset);
+                default:
+                    return new DateTimeOffset(t.Date, t.Offset);
+            }
+        }
+
+        private static string Domain(string? address)
+        {
+            if (string.IsNullOrEmpty(address))
+            {
+                return "";
+            }
+
+            var at = address!.LastIndexOf('@');
+            return (at >= 0 ? address.Substring(at + 1) : address).ToLowerInvariant();
+        }
+
+        private static string LowerDomain(string address)
+        {
+            var at = address.IndexOf('@');
+            return at < 0 ? address : address.Substring(0, at) + address.Substring(at).ToLowerInvariant();
+        }
+
+        private static string? ClientDomain(string? client)
+        {
+            if (client == null)
+            {
+                return null;
+            }
+
+            // pflogsumm's gimme_domain: "name[1.2.3.4]" -> the last two labels of the name, or the address when unknown
+            var b = client.IndexOf('[');
+            var name = b > 0 ? client.Substring(0, b) : client;
+            if (name == "unknown" || name.Length == 0)
+            {
+                return b >= 0 ? client.Substring(b + 1).TrimEnd(']') : client;
+            }
+
+            var parts = name.Split('.');
+            return parts.Length <= 2 ? name.ToLowerInvariant() : string.Join(".", parts.Skip(parts.Length - 2)).ToLowerInvariant();
+        }
+
+        private sealed class MessageState
+        {
+            public bool Received;
+            public bool Counted;
+            public string? Sender;
+            public string? Client;
+            public string? ClientDomain;
+            public string? Flow;
+            public long Size;
+            public HashSet<string>? Deferred;
+            public HashSet<string>? SeenRecipients;
+        }
+
+        private readonly struct RowKey : IEquatable<RowKey>
+        {
+            private readonly long _ticks;
+            private readonly TrafficDimension _dimension;
+            private readonly string _key;
+
+            public RowKey(long ticks, TrafficDimension dimension, string key)
+            {
+                _ticks = ticks;
+                _dimension = dimension;
+                _key = key;
+            }
+
+            public bool Equals(RowKey other) => _ticks == other._ticks && _dimension == other._dimension && string.Equals(_key, other._key, StringComparison.OrdinalIgnoreCase);
+
+            public override bool Equals(object? obj) => obj is RowKey k && Equals(k);
+
+            public override int GetHashCode() => unchecked((_ticks.GetHashCode() * 397) ^ ((int)_dimension * 31) ^ StringComparer.OrdinalIgnoreCase.GetHashCode(_key));
+        }
+    }
+}
