@@ -294,7 +294,7 @@ function Start-MailLab {
     & chmod 755 $Root
 
     $names = 'PRIMARY_SMTP', 'PRIMARY_SUBMISSION', 'SECONDARY_SMTP', 'SECONDARY_SUBMISSION', 'OPENRELAY_SMTP',
-    'IMAP_PORT', 'DNS_PORT', 'TIMEOUT_PORT', 'STALL_PORT', 'REFUSED_PORT', 'PG_PORT',
+    'IMAP_PORT', 'DNS_PORT', 'TIMEOUT_PORT', 'STALL_PORT', 'REFUSED_PORT', 'PG_PORT', 'WEBHOOK_PORT',
     'EXPIRED_PORT', 'SOON_PORT', 'MISMATCH_PORT', 'BADTLS_PORT', 'AUTHCLEAR_PORT', 'PROVIDER_MX_PORT', 'SECONDARY_LIMITED'
     $free = Get-FreeTcpPort -Count $names.Count
     $t = @{ LAB = $Root; POSTFIX_UID = (& id -u postfix); POSTFIX_GID = (& id -g postfix) }
@@ -335,6 +335,7 @@ function Start-MailLab {
             dnsblListed = 'bl-listed.test'
             dnsblClean  = 'bl-clean.test'
         }
+        webhook   = [ordered]@{ port = $t.WEBHOOK_PORT; url = "http://127.0.0.1:$($t.WEBHOOK_PORT)/hook"; received = "$Root/webhook/received.jsonl" }
         postgres  = $null
         processes = [System.Collections.Generic.List[object]]::new()
         config    = "$Root/mailops.yaml"
@@ -387,6 +388,12 @@ function Start-MailLab {
         }
         & $saveLab
 
+        # the webhook receiver (a real HTTP server that keeps what it is sent)
+        New-Item -ItemType Directory -Path "$Root/webhook" | Out-Null
+        $hookPid = & sh -c "/usr/bin/python3 '$script:Templates/../webhook/receiver.py' $($t.WEBHOOK_PORT) '$Root/webhook' >>'$Root/webhook/receiver.log' 2>&1 </dev/null & echo `$!"
+        $lab.processes.Add([ordered]@{ name = 'webhook-receiver'; pid = [int]$hookPid })
+        & $saveLab
+
         # nsd
         New-Item -ItemType Directory -Path "$Root/nsd" | Out-Null
         $conf = Expand-Template ([System.IO.File]::ReadAllText("$script:Templates/nsd/nsd.conf")) $t
@@ -428,7 +435,7 @@ function Start-MailLab {
                 @{ p = $t.OPENRELAY_SMTP; n = 'Postfix open relay' }, @{ p = $t.IMAP_PORT; n = 'Dovecot IMAP' }, @{ p = $t.DNS_PORT; n = 'nsd' },
                 @{ p = $t.EXPIRED_PORT; n = 'Postfix primary (expired certificate)' }, @{ p = $t.SOON_PORT; n = 'Postfix primary (certificate expiring soon)' },
                 @{ p = $t.MISMATCH_PORT; n = 'Postfix primary (certificate for another name)' }, @{ p = $t.BADTLS_PORT; n = 'Postfix primary (broken TLS)' }, @{ p = $t.AUTHCLEAR_PORT; n = 'Postfix primary (AUTH before STARTTLS)' },
-                @{ p = $t.TIMEOUT_PORT; n = 'smtp-sink (never greets)' }, @{ p = $t.STALL_PORT; n = 'smtp-sink (never answers EHLO)' })) {
+                @{ p = $t.TIMEOUT_PORT; n = 'smtp-sink (never greets)' }, @{ p = $t.STALL_PORT; n = 'smtp-sink (never answers EHLO)' }, @{ p = $t.WEBHOOK_PORT; n = 'webhook receiver' })) {
             Wait-TcpPort -Port $w.p -Name $w.n
         }
         foreach ($a in '127.0.1.1', '127.0.2.1', '127.0.3.1') { Wait-TcpPort -Address $a -Port $t.PROVIDER_MX_PORT -Name "provider mail host $a" }
@@ -472,6 +479,7 @@ relays:
     heloName: client.lab.test
     timeoutSeconds: 10
     caFile: $($Lab.tls.ca)
+    log: $($Lab.smtp.primary.log)
     description: Lab primary (Postfix submission, STARTTLS + SASL)
   - name: secondary
     host: 127.0.0.1
@@ -482,6 +490,7 @@ relays:
     heloName: client.lab.test
     timeoutSeconds: 10
     caFile: $($Lab.tls.ca)
+    log: $($Lab.smtp.secondary.log)
     description: Lab secondary (Postfix submission, STARTTLS + SASL)
   - name: throttled
     host: 127.0.0.1
@@ -528,6 +537,9 @@ alerts:
       type: email
       relay: secondary
       to: [ops@sink.test]
+    - name: ops-webhook
+      type: webhook
+      url: $($Lab.webhook.url)
 "@
     [System.IO.File]::WriteAllText($Lab.config, $yaml)
 }

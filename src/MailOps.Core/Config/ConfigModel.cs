@@ -80,6 +80,9 @@ namespace MailOps.Core.Config
         /// <summary>The SecretManagement vault that credentials named by relays are read from (null: default vault).</summary>
         public string? SecretVault { get; }
 
+        /// <summary>How long an active alert stays quiet before it is sent again (alerts.repeatAfterMinutes, default 60).</summary>
+        public TimeSpan AlertRepeatAfter { get; internal set; } = TimeSpan.FromMinutes(60);
+
         /// <summary>The relay of that name (case-insensitive), or null.</summary>
         public RelayConfig? FindRelay(string name) =>
             Relays.FirstOrDefault(r => string.Equals(r.Name, name, StringComparison.OrdinalIgnoreCase));
@@ -132,6 +135,12 @@ namespace MailOps.Core.Config
 
         /// <summary>PEM file of the CA certificate(s) that signed the relay's certificate (a private CA); validation stays on.</summary>
         public string? CaFile { get; }
+
+        /// <summary>The relay's own MTA log (when MailOps runs on the relay or can read its log): what the traffic watch reads.</summary>
+        public string? Log { get; internal set; }
+
+        /// <summary>The syslog name its Postfix writes under (postfix, postfix-secondary...): names the relay in a shared log.</summary>
+        public string? SyslogName { get; internal set; }
 
         public override string ToString() => $"{Name} ({Host}:{Port}, {Role})";
     }
@@ -338,9 +347,29 @@ namespace MailOps.Core.Config
         /// <summary>messages, recipients, bounceRate or deferralRate.</summary>
         public string Metric { get; }
 
-        /// <summary>minute, hour or day.</summary>
+        /// <summary>minute, hour or day: the rolling window the figure is counted over.</summary>
         public string Per { get; }
+
+        /// <summary>The cap (messages, recipients, blockReplies, deferredQueue), the rate (0..1), or for a spike rule the least figure worth an alert.</summary>
         public double Limit { get; }
+
+        /// <summary>Caps: the share of the limit at which a warning is raised (default 0.8); reaching the limit is critical.</summary>
+        public double WarnAt { get; internal set; } = 0.8;
+
+        /// <summary>Rates: the least number of delivery attempts before a rate means anything (default 20).</summary>
+        public int MinVolume { get; internal set; } = 20;
+
+        /// <summary>A spike rule: the figure is compared with the median and spread (MAD) of the same hour of the week in the history.</summary>
+        public bool Baseline { get; internal set; }
+
+        /// <summary>Spike rules: how many spreads above the median is a spike (default 4).</summary>
+        public double Sensitivity { get; internal set; } = 4;
+
+        /// <summary>The suggested action to print instead of the one MailOps works out.</summary>
+        public string? Action { get; internal set; }
+
+        /// <summary>cap, rate, spike, blockReplies or deferredQueue.</summary>
+        public string Kind => Baseline ? "spike" : Metric == "bounceRate" || Metric == "deferralRate" ? "rate" : Metric == "blockReplies" || Metric == "deferredQueue" ? Metric : "cap";
 
         public override string ToString() => Name;
     }

@@ -27,8 +27,8 @@ namespace MailOps.Core.Config
             @"^(?=.{1,253}$)([A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?$",
             RegexOptions.CultureInvariant);
 
-        private static readonly string[] Scopes = { "sender", "domain", "flow", "relay" };
-        private static readonly string[] Metrics = { "messages", "recipients", "bounceRate", "deferralRate" };
+        private static readonly string[] Scopes = { "sender", "domain", "flow", "relay", "all" };
+        private static readonly string[] Metrics = { "messages", "recipients", "bounceRate", "deferralRate", "blockReplies", "deferredQueue" };
         private static readonly string[] Periods = { "minute", "hour", "day" };
         private static readonly string[] SinkTypes = { "email", "webhook", "syslog" };
 
@@ -194,10 +194,12 @@ namespace MailOps.Core.Config
                 var providers = BindList(r.Take("providers"), "providers", BindProvider);
                 var thresholds = BindList(r.Take("thresholds"), "thresholds", BindThreshold);
                 var sinks = new List<(YNode, AlertSinkConfig)>();
+                int? repeatAfter = null;
                 if (r.Take("alerts") is YNode alertsNode && Map(alertsNode, "alerts") is YMapping alertsMap)
                 {
                     var ar = new MapReader(this, alertsMap, "alerts");
                     sinks = BindList(ar.Take("sinks"), "alerts.sinks", BindSink);
+                    repeatAfter = Int(ar.Take("repeatAfterMinutes"), "alerts.repeatAfterMinutes", 1, 7 * 24 * 60);
                     ar.Finish();
                 }
 
@@ -247,7 +249,10 @@ namespace MailOps.Core.Config
 
                 return new MailOpsConfig(_file, version, relays.Select(x => x.Item2).ToList(), domains.Select(x => x.Item2).ToList(),
                     dns, store, flows.Select(x => x.Item2).ToList(), providers.Select(x => x.Item2).ToList(),
-                    thresholds.Select(x => x.Item2).ToList(), sinks.Select(x => x.Item2).ToList(), secretVault);
+                    thresholds.Select(x => x.Item2).ToList(), sinks.Select(x => x.Item2).ToList(), secretVault)
+                {
+                    AlertRepeatAfter = TimeSpan.FromMinutes(repeatAfter ?? 60),
+                };
             }
 
             private static string Hint(string value, IEnumerable<string> choices)
@@ -434,6 +439,8 @@ namespace MailOps.Core.Config
                 var plainAuth = Bool(plainNode, path + ".allowAuthWithoutTls") ?? false;
                 var description = OptionalString(r.Take("description"), path + ".description");
                 var caFile = OptionalString(r.Take("caFile"), path + ".caFile");
+                var log = OptionalString(r.Take("log"), path + ".log");
+                var syslogName = OptionalString(r.Take("syslogName"), path + ".syslogName");
                 r.Finish();
                 if (skip && skipNode != null)
                 {
@@ -460,7 +467,12 @@ namespace MailOps.Core.Config
                     caFile = System.IO.Path.Combine(System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(_file)) ?? "", caFile);
                 }
 
-                return new RelayConfig(name, host, port, security, role, credential, helo, timeout, skip, plainAuth, description, caFile);
+                if (log != null && _file != null && !System.IO.Path.IsPathRooted(log))
+                {
+                    log = System.IO.Path.Combine(System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(_file)) ?? "", log);
+                }
+
+                return new RelayConfig(name, host, port, security, role, credential, helo, timeout, skip, plainAuth, description, caFile) { Log = log, SyslogName = syslogName };
             }
 
             private FlowConfig? BindFlow(YNode node, string path)
@@ -547,19 +559,48 @@ namespace MailOps.Core.Config
 
                 var r = new MapReader(this, map, path);
                 var name = RequiredName(r, path);
-                var scope = Choice(r.Require("scope", "sender, domain, flow or relay"), path + ".scope", Scopes);
+                var scope = Choice(r.Require("scope", "sender, domain, flow, relay or all"), path + ".scope", Scopes);
                 var match = OptionalString(r.Take("match"), path + ".match");
-                var metric = Choice(r.Require("metric", "messages, recipients, bounceRate or deferralRate"), path + ".metric", Metrics);
+                var metric = Choice(r.Require("metric", "messages, recipients, bounceRate, deferralRate, blockReplies or deferredQueue"), path + ".metric", Metrics);
                 var per = Choice(r.Require("per", "minute, hour or day"), path + ".per", Periods);
-                var limitNode = r.Require("limit", "a number");
-                var limit = Number(limitNode, path + ".limit");
+                var baselineNode = r.Take("baseline");
+                var baseline = Bool(baselineNode, path + ".baseline") ?? false;
+                var limitNode = baseline ? r.Take("limit") : r.Require("limit", "a number");
+                var limit = limitNode == null ? (baseline ? 0 : (double?)null) : Number(limitNode, path + ".limit");
+                var warnNode = r.Take("warnAt");
+                var warnAt = Number(warnNode, path + ".warnAt");
+                var minVolume = Int(r.Take("minVolume"), path + ".minVolume", 0, int.MaxValue);
+                var sensitivity = Number(r.Take("sensitivity"), path + ".sensitivity");
+                var action = OptionalString(r.Take("action"), path + ".action");
                 r.Finish();
+                if (warnAt != null && (warnAt <= 0 || warnAt > 1) && warnNode != null)
+                {
+                    Error(warnNode, ConfigIssueCodes.InvalidValue, path + ".warnAt", $"'warnAt' is the share of the limit at which to warn: a number above 0 and at most 1 (0.8 warns at 80%).");
+                }
+
+                if (metric != null && (metric == "bounceRate" || metric == "deferralRate") && limit != null && (limit <= 0 || limit > 1) && limitNode != null)
+                {
+                    Error(limitNode, ConfigIssueCodes.InvalidValue, path + ".limit", $"The limit of a rate is a share between 0 and 1 (0.05 for 5%), not {limit}.");
+                }
+
+                if (baseline && metric != null && metric != "messages" && metric != "recipients")
+                {
+                    Error(baselineNode!, ConfigIssueCodes.InvalidValue, path + ".baseline", "A baseline (spike) rule counts messages or recipients.");
+                }
+
                 if (name == null || scope == null || metric == null || per == null || limit == null)
                 {
                     return null;
                 }
 
-                return new ThresholdConfig(name, scope, match, metric, per, limit.Value);
+                return new ThresholdConfig(name, scope, match, metric, per, limit.Value)
+                {
+                    Baseline = baseline,
+                    WarnAt = warnAt ?? 0.8,
+                    MinVolume = minVolume ?? 20,
+                    Sensitivity = sensitivity ?? 4,
+                    Action = action,
+                };
             }
 
             private AlertSinkConfig? BindSink(YNode node, string path)

@@ -113,7 +113,7 @@ namespace MailOps.Core.Store
     /// </summary>
     public sealed partial class BounceStore : IDisposable
     {
-        private const int SchemaVersion = 3;
+        private const int SchemaVersion = 4;
         private readonly DbConnection _connection;
         private readonly bool _postgres;
 
@@ -295,6 +295,35 @@ CREATE TABLE send_items (
   PRIMARY KEY (job, seq));
 CREATE INDEX ix_send_items_state ON send_items (job, state);
 INSERT INTO mailops_schema (version) VALUES (3);", cancel, tx).ConfigureAwait(false);
+                    tx.Commit();
+                }
+            }
+
+            if (current < 4)
+            {
+                // schema 4: the traffic watch's hourly history (for baselines) and its alerts' state
+                using (var tx = _connection.BeginTransaction())
+                {
+                    await ExecuteAsync(@"
+CREATE TABLE traffic_history (
+  scope TEXT NOT NULL,
+  key TEXT NOT NULL,
+  metric TEXT NOT NULL,
+  hour_start TEXT NOT NULL,
+  value REAL NOT NULL,
+  PRIMARY KEY (scope, key, metric, hour_start));
+CREATE TABLE traffic_alerts (
+  id TEXT PRIMARY KEY,
+  rule TEXT NOT NULL,
+  scope TEXT NOT NULL,
+  key TEXT NOT NULL,
+  severity TEXT NOT NULL,
+  state TEXT NOT NULL,
+  raised_at TEXT NOT NULL,
+  last_notified_at TEXT NOT NULL,
+  resolved_at TEXT,
+  data TEXT NOT NULL);
+INSERT INTO mailops_schema (version) VALUES (4);", cancel, tx).ConfigureAwait(false);
                     tx.Commit();
                 }
             }
