@@ -377,22 +377,57 @@ namespace MailOps.Core.Config
     /// <summary>Where alerts go: email through a named relay, a webhook, or the system log.</summary>
     public sealed class AlertSinkConfig
     {
-        internal AlertSinkConfig(string name, string type, string? relay, IReadOnlyList<string> to, string? url)
+        /// <summary>Seconds one alert may take to reach a sink when the file says nothing.</summary>
+        public const int DefaultTimeoutSeconds = 15;
+
+        internal AlertSinkConfig(string name, string type, string? relay, IReadOnlyList<string> to, string? url,
+            string? format = null, string? from = null, string? server = null, string? protocol = null,
+            string? facility = null, int timeoutSeconds = DefaultTimeoutSeconds)
         {
             Name = name;
             Type = type;
             Relay = relay;
             To = to;
             Url = url;
+            Format = format;
+            From = from;
+            Server = server;
+            Protocol = protocol;
+            Facility = facility;
+            TimeoutSeconds = timeoutSeconds;
         }
 
         public string Name { get; }
 
         /// <summary>email, webhook or syslog.</summary>
         public string Type { get; }
+
+        /// <summary>email: the relay the alerts go through (not the one watched).</summary>
         public string? Relay { get; }
+
+        /// <summary>email: the recipients.</summary>
         public IReadOnlyList<string> To { get; }
+
+        /// <summary>webhook: the incoming webhook URL (it often holds a token: never written to logs or errors).</summary>
         public string? Url { get; }
+
+        /// <summary>webhook: slack, teams or generic (Mattermost and others); null: guessed from the URL's host.</summary>
+        public string? Format { get; }
+
+        /// <summary>email: the From address; null: mailops@ the machine's name.</summary>
+        public string? From { get; }
+
+        /// <summary>syslog: host:port (udp or tcp) or a Unix socket path; null: the local syslog socket (the Event Log on Windows).</summary>
+        public string? Server { get; }
+
+        /// <summary>syslog: udp, tcp or unix; null: unix for a path or no server, udp for host:port.</summary>
+        public string? Protocol { get; }
+
+        /// <summary>syslog: the facility name (mail, daemon, local0 ... local7...); null: mail.</summary>
+        public string? Facility { get; }
+
+        /// <summary>How long one alert may take to reach this sink.</summary>
+        public int TimeoutSeconds { get; }
 
         public override string ToString() => Name;
     }

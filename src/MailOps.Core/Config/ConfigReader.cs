@@ -6,6 +6,7 @@ using System.Linq;
 using System.Net;
 using System.Text;
 using System.Text.RegularExpressions;
+using MailOps.Core.Traffic.Sinks;
 
 namespace MailOps.Core.Config
 {
@@ -31,6 +32,8 @@ namespace MailOps.Core.Config
         private static readonly string[] Metrics = { "messages", "recipients", "bounceRate", "deferralRate", "blockReplies", "deferredQueue" };
         private static readonly string[] Periods = { "minute", "hour", "day" };
         private static readonly string[] SinkTypes = { "email", "webhook", "syslog" };
+        private static readonly string[] WebhookFormats = { "slack", "teams", "generic" };
+        private static readonly string[] SyslogProtocols = { "udp", "tcp", "unix" };
 
         private static readonly Regex Name = new Regex(@"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", RegexOptions.CultureInvariant);
 
@@ -614,14 +617,59 @@ namespace MailOps.Core.Config
                 var r = new MapReader(this, map, path);
                 var name = RequiredName(r, path);
                 var type = Choice(r.Require("type", "email, webhook or syslog"), path + ".type", SinkTypes);
-                var relay = OptionalString(r.Take("relay"), path + ".relay");
-                var to = StringList(r.Take("to"), path + ".to").Select(x => x.Item1).ToList();
+                var relayNode = r.Take("relay");
+                var relay = OptionalString(relayNode, path + ".relay");
+                var toNode = r.Take("to");
+                var toList = StringList(toNode, path + ".to");
+                var to = toList.Select(x => x.Item1.Trim()).ToList();
+                var fromNode = r.Take("from");
+                var from = OptionalString(fromNode, path + ".from");
                 var urlNode = r.Take("url");
                 var url = OptionalString(urlNode, path + ".url");
+                var formatNode = r.Take("format");
+                var format = Choice(formatNode, path + ".format", WebhookFormats);
+                var serverNode = r.Take("server");
+                var server = OptionalString(serverNode, path + ".server")?.Trim();
+                var protocolNode = r.Take("protocol");
+                var protocol = Choice(protocolNode, path + ".protocol", SyslogProtocols);
+                var facilityNode = r.Take("facility");
+                var facility = Choice(facilityNode, path + ".facility", SyslogAlertSink.FacilityNames);
+                var timeout = Int(r.Take("timeoutSeconds"), path + ".timeoutSeconds", 1, 300) ?? AlertSinkConfig.DefaultTimeoutSeconds;
                 r.Finish();
-                if (type == "email" && (relay == null || to.Count == 0))
+
+                // a key that belongs to another type of sink is a mistake worth saying (a webhook 'to' does nothing)
+                var unused = new List<(YNode?, string, string)>
                 {
-                    Error(map, ConfigIssueCodes.MissingKey, path, $"The email alert sink '{name}' needs 'relay' (a relay other than the one watched) and 'to' (one or more addresses).");
+                    (relayNode, "relay", "email"), (toNode, "to", "email"), (fromNode, "from", "email"), (urlNode, "url", "webhook"),
+                    (formatNode, "format", "webhook"), (serverNode, "server", "syslog"), (protocolNode, "protocol", "syslog"), (facilityNode, "facility", "syslog"),
+                };
+                foreach (var (at, key, owner) in unused)
+                {
+                    if (at != null && type != null && type != owner)
+                    {
+                        Warn(at, ConfigIssueCodes.InvalidValue, path + "." + key, $"'{key}' is used only by {owner} sinks; the {type} sink '{name}' ignores it.");
+                    }
+                }
+
+                if (type == "email")
+                {
+                    if (relay == null || to.Count == 0)
+                    {
+                        Error(map, ConfigIssueCodes.MissingKey, path, $"The email alert sink '{name}' needs 'relay' (a relay other than the one watched) and 'to' (one or more addresses).");
+                    }
+
+                    foreach (var (text, at) in toList)
+                    {
+                        if (!IsMailbox(text))
+                        {
+                            Error(at, ConfigIssueCodes.InvalidValue, path + ".to", $"'{text}' is not an email address (expected ops@example.org).");
+                        }
+                    }
+
+                    if (from != null && !IsMailbox(from))
+                    {
+                        Error(fromNode!, ConfigIssueCodes.InvalidValue, path + ".from", $"'{from}' is not an email address (expected mailops@example.org).");
+                    }
                 }
 
                 if (type == "webhook")
@@ -632,12 +680,34 @@ namespace MailOps.Core.Config
                     }
                     else if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || (uri.Scheme != "https" && uri.Scheme != "http"))
                     {
-                        Error(urlNode!, ConfigIssueCodes.InvalidValue, path + ".url", $"'{url}' is not an http(s) URL.");
+                        // the URL is not repeated: incoming webhook URLs carry their token in the path
+                        Error(urlNode!, ConfigIssueCodes.InvalidValue, path + ".url", $"The 'url' of the webhook alert sink '{name}' is not an http(s) URL.");
                     }
                 }
 
-                return name == null || type == null ? null : new AlertSinkConfig(name, type, relay, to, url);
+                if (type == "syslog" && server != null)
+                {
+                    var unix = protocol == "unix" || (protocol == null && server.StartsWith("/", StringComparison.Ordinal));
+                    if (unix && !server.StartsWith("/", StringComparison.Ordinal))
+                    {
+                        Error(serverNode!, ConfigIssueCodes.InvalidValue, path + ".server", $"'{server}' is not a Unix socket path: with 'protocol: unix' give an absolute path such as /dev/log.");
+                    }
+                    else if (!unix && (!SyslogAlertSink.TryParseServer(server, out var host, out _) || !IsHost(host)))
+                    {
+                        Error(serverNode!, ConfigIssueCodes.InvalidValue, path + ".server", $"'{server}' is not a syslog server: expected host, host:port or [IPv6]:port (the port defaults to 514).");
+                    }
+                }
+
+                if (type == "syslog" && server == null && (protocol == "udp" || protocol == "tcp"))
+                {
+                    Error(map, ConfigIssueCodes.MissingKey, path + ".server", $"The syslog alert sink '{name}' says 'protocol: {protocol}' but names no 'server' (host:port).");
+                }
+
+                return name == null || type == null ? null : new AlertSinkConfig(name, type, relay, to, url, format, from, server, protocol, facility, timeout);
             }
+
+            private static bool IsMailbox(string text) =>
+                MimeKit.MailboxAddress.TryParse(text, out var m) && m.Address.IndexOf('@') > 0 && !text.Any(char.IsControl);
 
             // ---------- scalar helpers ----------
 

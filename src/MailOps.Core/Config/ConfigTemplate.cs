@@ -108,12 +108,23 @@ thresholds: []
   #   limit: 1000
 
 # Where alerts go: email (through a relay other than the one watched), webhook (Teams, Slack, Mattermost) or syslog.
+# Every sink gets every alert; a failing sink is reported and the others still fire. timeoutSeconds: 15 by default.
 alerts:
   sinks: []
     # - name: ops-mail
     #   type: email
-    #   relay: secondary
+    #   relay: secondary                      # not the relay being watched
     #   to: [postmaster@" + first + @"]
+    #   from: mailops@" + first + @"            # default: mailops@<this machine>
+    # - name: chat
+    #   type: webhook
+    #   url: https://chat.example.org/hooks/xxxxxxxx   # the URL holds the hook's token: keep this file private
+    #   format: generic                       # slack, teams or generic (Mattermost); default: guessed from the URL
+    # - name: log
+    #   type: syslog                          # default: the local /dev/log (the Event Log on Windows)
+    #   server: syslog." + first + @":514          # or a Unix socket path; optional
+    #   protocol: udp                         # udp, tcp or unix
+    #   facility: mail                        # mail by default; local0 ... local7, daemon, user...
 ");
             return sb.ToString();
         }
