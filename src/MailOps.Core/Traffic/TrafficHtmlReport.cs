@@ -110,7 +110,7 @@ namespace MailOps.Core.Traffic
         /// <summary>The volume chart (messages, delivered, deferred, bounced, rejected per bucket) as an SVG element.</summary>
         internal static string VolumeSvg(IReadOnlyList<(DateTimeOffset Start, TrafficRow? Row)> buckets)
         {
-            var model = Model("Messages and recipients per " + Unit(buckets), "Count");
+            var model = Model("Volume per " + Unit(buckets), "Messages, recipients", Bucket(buckets), true);
             foreach (var (seriesTitle, value, color) in VolumeSeries)
             {
                 var s = new LineSeries { Title = seriesTitle, Color = color, StrokeThickness = 1.6, MarkerType = buckets.Count <= 48 ? MarkerType.Circle : MarkerType.None, MarkerSize = 2.5, MarkerFill = color };
@@ -128,7 +128,7 @@ namespace MailOps.Core.Traffic
         /// <summary>The rate chart (bounce and deferral rate in percent per bucket; gaps where nothing was attempted) as an SVG element.</summary>
         internal static string RatesSvg(IReadOnlyList<(DateTimeOffset Start, TrafficRow? Row)> buckets)
         {
-            var model = Model("Rates per " + Unit(buckets), "Percent");
+            var model = Model("Rates per " + Unit(buckets), "Percent", Bucket(buckets), false);
             model.Axes[1].Minimum = 0;
             // markers: a bucket between two gaps is a single point, which a line alone would not show
             var marker = buckets.Count <= 500 ? MarkerType.Circle : MarkerType.None;
@@ -179,26 +179,58 @@ namespace MailOps.Core.Traffic
         private static DateTimeOffset Next(DateTimeOffset t, TrafficBucket bucket) =>
             bucket == TrafficBucket.Minute ? t.AddMinutes(1) : bucket == TrafficBucket.Hour ? t.AddHours(1) : t.AddDays(1);
 
-        private static string Unit(IReadOnlyList<(DateTimeOffset Start, TrafficRow? Row)> buckets)
-        {
-            var row = buckets.Select(b => b.Row).FirstOrDefault(r => r != null);
-            return row == null ? "bucket" : row.Bucket.ToString().ToLowerInvariant();
-        }
+        private static string Unit(IReadOnlyList<(DateTimeOffset Start, TrafficRow? Row)> buckets) => Bucket(buckets).ToString().ToLowerInvariant();
 
-        private static PlotModel Model(string title, string yTitle)
+        private static TrafficBucket Bucket(IReadOnlyList<(DateTimeOffset Start, TrafficRow? Row)> buckets) =>
+            buckets.Select(b => b.Row).FirstOrDefault(r => r != null)?.Bucket ?? TrafficBucket.Hour;
+
+        private static PlotModel Model(string title, string yTitle, TrafficBucket bucket, bool counts)
         {
             var model = new PlotModel
             {
                 Title = title,
                 TitleFontSize = 14,
                 Culture = CultureInfo.InvariantCulture,
-                DefaultFont = "sans-serif",
+                // Arial: the metrics OxyPlot's exporter measures text with (Helvetica's); Liberation Sans has the same elsewhere
+                DefaultFont = "Arial",
                 Background = OxyColors.White,
                 PlotAreaBorderColor = OxyColor.FromRgb(0xcc, 0xcc, 0xcc),
             };
-            model.Legends.Add(new Legend { LegendPosition = LegendPosition.TopRight, LegendPlacement = LegendPlacement.Outside, LegendOrientation = LegendOrientation.Vertical, LegendBorderThickness = 0 });
-            model.Axes.Add(new DateTimeAxis { Position = AxisPosition.Bottom, Title = "Time (UTC)", StringFormat = "yyyy-MM-dd\nHH:mm", MajorGridlineStyle = LineStyle.Dot, MajorGridlineColor = OxyColor.FromRgb(0xdd, 0xdd, 0xdd) });
-            model.Axes.Add(new LinearAxis { Position = AxisPosition.Left, Title = yTitle, Minimum = 0, MinimumPadding = 0, MaximumPadding = 0.08, MajorGridlineStyle = LineStyle.Dot, MajorGridlineColor = OxyColor.FromRgb(0xdd, 0xdd, 0xdd) });
+            model.Legends.Add(new Legend
+            {
+                LegendPosition = LegendPosition.BottomCenter,
+                LegendPlacement = LegendPlacement.Outside,
+                LegendOrientation = LegendOrientation.Horizontal,
+                LegendBorderThickness = 0,
+                LegendItemSpacing = 24,
+            });
+            var day = 1.0;
+            model.Axes.Add(new DateTimeAxis
+            {
+                Position = AxisPosition.Bottom,
+                Title = "Time (UTC)",
+                AxisTitleDistance = 10,
+                StringFormat = bucket == TrafficBucket.Minute ? "HH:mm" : bucket == TrafficBucket.Hour ? "MM-dd HH:mm" : "yyyy-MM-dd",
+                // no tick between two buckets: a label at 08:30 on hourly figures would suggest a figure that is not there
+                MinimumMajorStep = bucket == TrafficBucket.Minute ? day / 1440 : bucket == TrafficBucket.Hour ? day / 24 : day,
+                MinimumMinorStep = bucket == TrafficBucket.Minute ? day / 1440 : bucket == TrafficBucket.Hour ? day / 24 : day,
+                MajorGridlineStyle = LineStyle.Dot,
+                MajorGridlineColor = OxyColor.FromRgb(0xdd, 0xdd, 0xdd),
+            });
+            model.Axes.Add(new LinearAxis
+            {
+                Position = AxisPosition.Left,
+                Title = yTitle,
+                AxisTitleDistance = 12,
+                Minimum = 0,
+                MinimumPadding = 0,
+                MaximumPadding = 0.08,
+                // counts are whole numbers: no 0.5 message
+                MinimumMajorStep = counts ? 1 : 0,
+                MinimumMinorStep = counts ? 1 : 0,
+                MajorGridlineStyle = LineStyle.Dot,
+                MajorGridlineColor = OxyColor.FromRgb(0xdd, 0xdd, 0xdd),
+            });
             return model;
         }
 
@@ -206,10 +238,30 @@ namespace MailOps.Core.Traffic
 
         private static string Svg(PlotModel model)
         {
-            // isDocument false: an <svg> element to inline, without the XML declaration and DOCTYPE of a file
-            var svg = SvgExporter.ExportToString(model, ChartWidth, ChartHeight, false);
+            // isDocument false: an <svg> element to inline, without the XML declaration and DOCTYPE of a file; the
+            // vertical alignment workaround positions text with offsets instead of dominant-baseline, which some
+            // viewers (librsvg, older browsers, mail clients) ignore
+            var svg = SvgExporter.ExportToString(model, ChartWidth, ChartHeight, false, new WideTextMeasurer(), true);
             var start = svg.IndexOf("<svg", StringComparison.Ordinal);
             return start > 0 ? svg.Substring(start) : svg;
+        }
+
+        /// <summary>
+        /// The exporter's default text measurer (its PDF context) gives about three quarters of the width a browser
+        /// draws 12 px Arial at, and viewers without Arial fall back to wider fonts (DejaVu Sans): without a wider
+        /// measure, legends are clipped and tick labels run into axis titles. 1.45 was checked with librsvg and DejaVu.
+        /// </summary>
+        private sealed class WideTextMeasurer : PdfRenderContext
+        {
+            public WideTextMeasurer() : base(ChartWidth, ChartHeight, OxyColors.White)
+            {
+            }
+
+            public override OxySize MeasureText(string text, string fontFamily, double fontSize, double fontWeight)
+            {
+                var size = base.MeasureText(text, fontFamily, fontSize, fontWeight);
+                return new OxySize(size.Width * 1.45, size.Height);
+            }
         }
 
         private static void WriteTotals(TextWriter w, TrafficTotals t)

@@ -64,7 +64,7 @@ Nov 25 11:30:01 mx postfix/qmgr[2]: 5B2C3D4E5F: removed
             Assert.Equal(2, svgs.Length);
 
             var volume = Texts(svgs[0]);
-            foreach (var t in new[] { "Messages", "Delivered", "Deferred", "Bounced", "Rejected", "Count", "Time (UTC)", "Messages and recipients per hour" })
+            foreach (var t in new[] { "Messages", "Delivered", "Deferred", "Bounced", "Rejected", "Messages, recipients", "Time (UTC)", "Volume per hour" })
             {
                 Assert.Contains(t, volume);
             }
@@ -146,6 +146,28 @@ Nov 25 11:30:01 mx postfix/qmgr[2]: 5B2C3D4E5F: removed
             Assert.Contains("a&amp;b&quot;c&#39;", html);
             Assert.Contains("<title>&lt;b&gt;title&lt;/b&gt;</title>", html);
             Assert.All(Svgs(html), s => Assert.Equal("svg", s.Name.LocalName));
+        }
+
+        [Fact]
+        public void ThreeDaysOfHourlyBucketsMakeOnePointPerHour()
+        {
+            var start = new DateTimeOffset(2026, 11, 22, 0, 0, 0, TimeSpan.Zero);
+            var rows = Enumerable.Range(0, 72).Select(h =>
+                new TrafficRow(start.AddHours(h), TrafficBucket.Hour, TrafficDimension.Total, "*")
+                {
+                    Messages = 100 + 50 * (h % 24 / 6), Delivered = 90 + 50 * (h % 24 / 6), Deferred = h % 7, Bounced = h % 24 == 9 ? 40 : 2,
+                }).ToList();
+
+            var w = new StringWriter();
+            TrafficHtmlReport.Write(w, rows, new TrafficTotals(), "3 days");
+            var svgs = Svgs(w.ToString());
+
+            Assert.Equal(72, Assert.Single(Lines(svgs[0], "rgb(31,119,180)")).Length);
+            var bounce = Assert.Single(Lines(svgs[1], "rgb(214,39,40)"));
+            Assert.Equal(72, bounce.Length);
+            // the 09:00 bounce peak of each day is the highest point of the bounce rate line (smallest y)
+            var peaks = bounce.Select((p, i) => (p.Y, i)).OrderBy(x => x.Y).Take(3).Select(x => x.i).OrderBy(i => i);
+            Assert.Equal(new[] { 9, 33, 57 }, peaks);
         }
 
         [Fact]
