@@ -53,7 +53,7 @@ $script:UseMailOps
         $out = Invoke-FreshPwsh @"
 Import-Module '$script:Module'
 Get-MailOpsEnvironment | Out-Null
-[System.Runtime.Loader.AssemblyLoadContext]::Default.Assemblies | Where-Object { `$_.GetName().Name -in 'MimeKit','MailKit','DnsClient','YamlDotNet','MailOps.Core','MailOps.PowerShell' } | ForEach-Object { 'LEAK ' + `$_.GetName().Name }
+[System.Runtime.Loader.AssemblyLoadContext]::Default.Assemblies | Where-Object { `$_.GetName().Name -in 'MimeKit','MailKit','DnsClient','YamlDotNet','OxyPlot','MailOps.Core','MailOps.PowerShell' } | ForEach-Object { 'LEAK ' + `$_.GetName().Name }
 'DONE'
 "@
         $out | Where-Object { $_ -like 'LEAK *' } | Should -BeNullOrEmpty

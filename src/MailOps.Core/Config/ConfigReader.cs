@@ -230,6 +230,11 @@ namespace MailOps.Core.Config
                     {
                         Error(node, ConfigIssueCodes.UnknownReference, $"alerts.sinks[{sink.Name}].relay", $"The alert sink '{sink.Name}' names the relay '{sink.Relay}', which is not in 'relays:'{Hint(sink.Relay, relayNames)}.");
                     }
+                    else if (sink.Relay != null && thresholds.Any(t => t.Item2.Scope == "relay" && string.Equals(t.Item2.Match, sink.Relay, StringComparison.OrdinalIgnoreCase)))
+                    {
+                        // the relay in trouble would also carry (or lose) the alert about its trouble
+                        Warn(node, ConfigIssueCodes.InvalidValue, $"alerts.sinks[{sink.Name}].relay", $"The alert sink '{sink.Name}' mails through the relay '{sink.Relay}', which a threshold watches: alerts about it could be lost with it. Name another relay.");
+                    }
                 }
 
                 foreach (var (node, threshold) in thresholds)

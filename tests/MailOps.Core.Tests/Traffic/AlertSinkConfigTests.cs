@@ -79,6 +79,18 @@ alerts:
         }
 
         [Fact]
+        public void MailingThroughAWatchedRelayIsAWarning()
+        {
+            var r = ConfigReader.Read(Relays.Replace("alerts:\n", "thresholds:\n  - { name: cap, scope: relay, match: primary, metric: recipients, per: hour, limit: 1000 }\nalerts:\n")
+                + "    - { name: mail, type: email, relay: PRIMARY, to: [ops@example.org] }\n    - { name: mail2, type: email, relay: secondary, to: [ops@example.org] }\n");
+
+            Assert.True(r.IsValid, string.Join("\n", r.Issues));
+            var w = Assert.Single(r.Issues);
+            Assert.Equal(IssueSeverity.Warning, w.Severity);
+            Assert.Contains("'mail' mails through the relay 'PRIMARY', which a threshold watches", w.Message);
+        }
+
+        [Fact]
         public void ABadWebhookUrlIsNotRepeatedInTheError()
         {
             var r = Read("    - { name: hook, type: webhook, url: 'ftp://x.example.org/T0KEN' }\n");

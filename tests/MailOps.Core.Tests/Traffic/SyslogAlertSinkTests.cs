@@ -1,5 +1,6 @@
 using System;
 using System.IO;
+using System.Linq;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
@@ -52,6 +53,41 @@ namespace MailOps.Core.Tests.Traffic
                 Assert.Contains("| top senders: news@lab.test (1200), alice@lab.test (250)", msg);
                 Assert.Contains("| top flows: newsletter (1200), staff (250)", msg);
                 Assert.EndsWith("| action: Pause the newsletter flow or move it to the secondary relay.", msg);
+            }
+            finally
+            {
+                dir.Delete(true);
+            }
+        }
+
+        [Fact]
+        public async Task FallsBackToAStreamSocketAsGlibcDoes()
+        {
+            if (OperatingSystem.IsWindows())
+            {
+                return;
+            }
+
+            var dir = Directory.CreateTempSubdirectory("mailops-syslog-");
+            var path = Path.Combine(dir.FullName, "log.sock");
+            try
+            {
+                using var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+                listener.Bind(new UnixDomainSocketEndPoint(path));
+                listener.Listen(1);
+                var accept = listener.AcceptAsync();
+
+                await new SyslogAlertSink("log", path).SendAsync(AlertTestData.Alert(), CancellationToken.None);
+                using var peer = await accept.WaitAsync(TimeSpan.FromSeconds(5));
+                using var stream = new NetworkStream(peer);
+                var ms = new MemoryStream();
+                await stream.CopyToAsync(ms).WaitAsync(TimeSpan.FromSeconds(5));
+                var text = Encoding.UTF8.GetString(ms.ToArray());
+
+                Assert.StartsWith("<18>", text);
+                Assert.EndsWith("\0", text);
+                Assert.Equal(1, text.Count(c => c == '\0'));
+                Assert.Contains("CRITICAL raised: news@lab.test sent 1450 recipients", text);
             }
             finally
             {

@@ -17,7 +17,7 @@ namespace MailOps.Core.Traffic.Sinks
     /// <summary>How a syslog message travels.</summary>
     public enum SyslogTransport
     {
-        /// <summary>A Unix datagram socket (/dev/log): the local syslog daemon or journald. RFC 3164 format, as glibc's syslog(3) writes it.</summary>
+        /// <summary>A Unix socket (/dev/log): the local syslog daemon or journald. RFC 3164 format, as glibc's syslog(3) writes it; a datagram, or a NUL-terminated message on a stream socket.</summary>
         Unix,
 
         /// <summary>UDP (RFC 5426), RFC 5424 format.</summary>
@@ -250,10 +250,25 @@ namespace MailOps.Core.Traffic.Sinks
         private Task SendUnixAsync(byte[] bytes)
         {
             var endPoint = UnixEndPoint(_path!);
-            using (var socket = new Socket(AddressFamily.Unix, SocketType.Dgram, ProtocolType.Unspecified))
+            try
             {
-                // a local datagram: sent at once or refused at once (no peer, buffer full); no need to wait
-                socket.SendTo(bytes, endPoint);
+                using (var socket = new Socket(AddressFamily.Unix, SocketType.Dgram, ProtocolType.Unspecified))
+                {
+                    // a local datagram: sent at once or refused at once (no listener, buffer full); no need to wait
+                    socket.SendTo(bytes, endPoint);
+                }
+            }
+            catch (SocketException e) when (e.SocketErrorCode == SocketError.ProtocolType)
+            {
+                // some syslog daemons listen on a stream socket: as glibc's syslog(3), connect and end the message with NUL
+                using (var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified))
+                {
+                    socket.SendTimeout = (int)Math.Min(int.MaxValue, Timeout.TotalMilliseconds);
+                    socket.Connect(endPoint);
+                    var framed = new byte[bytes.Length + 1];
+                    Buffer.BlockCopy(bytes, 0, framed, 0, bytes.Length);
+                    socket.Send(framed);
+                }
             }
 
             return Task.CompletedTask;
