@@ -31,6 +31,9 @@
         'Get-MailOpsSendJob'
         'Get-Bounce'
         'Export-Bounce'
+        'Get-MailTrafficReport'
+        'Test-MailTraffic'
+        'Watch-MailTraffic'
     )
     VariablesToExport    = @()
     AliasesToExport      = @()

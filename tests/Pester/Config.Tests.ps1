@@ -92,7 +92,7 @@ Describe 'Get-MailOpsConfig' {
     It 'returns the configuration object of the lab' {
         $c = Get-MailOpsConfig -Path $script:Lab.config
         $c.PSObject.TypeNames[0] | Should -Be 'MailOps.Core.Config.MailOpsConfig'
-        $c.Relays.Name | Should -Be @('primary', 'secondary', 'throttled', 'bulk-down', 'openrelay')
+        $c.Relays.Name | Should -Be @('primary', 'secondary', 'secondary-mx', 'throttled', 'bulk-down', 'openrelay')
         $c.Dns.Servers[0].Port | Should -Be $script:Lab.dns.port
         ($c | Out-String) | Should -Match 'secondary \(Secondary, 127\.0\.0\.1:'
     }
@@ -101,7 +101,7 @@ Describe 'Get-MailOpsConfig' {
         $r = Get-MailOpsConfig -Path $script:Lab.config -Relay secondary
         $r.Role | Should -Be 'Secondary'
         $r.Port | Should -Be $script:Lab.smtp.secondary.submission
-        (Get-MailOpsConfig -Path $script:Lab.config -Relay '*').Count | Should -Be 5
+        (Get-MailOpsConfig -Path $script:Lab.config -Relay '*').Count | Should -Be 6
         (Get-MailOpsConfig -Path $script:Lab.config -Flow news*).Name | Should -Be 'newsletter'
     }
 
@@ -156,7 +156,7 @@ Describe 'Get-MailOpsConfig' {
             $line = 'Get-MailOpsConfig -Relay s'
             (TabExpansion2 -inputScript $line -cursorColumn $line.Length).CompletionMatches.CompletionText | Should -Be @('secondary')
             $line = 'Get-MailOpsConfig -Relay '
-            (TabExpansion2 -inputScript $line -cursorColumn $line.Length).CompletionMatches.CompletionText | Should -Be @('bulk-down', 'openrelay', 'primary', 'secondary', 'throttled')
+            (TabExpansion2 -inputScript $line -cursorColumn $line.Length).CompletionMatches.CompletionText | Should -Be @('bulk-down', 'openrelay', 'primary', 'secondary', 'secondary-mx', 'throttled')
             $line = "Get-MailOpsConfig -Path '$($script:Lab.config)' -Flow n"
             (TabExpansion2 -inputScript $line -cursorColumn $line.Length).CompletionMatches.CompletionText | Should -Be @('newsletter')
         }

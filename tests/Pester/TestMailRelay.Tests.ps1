@@ -121,7 +121,7 @@ Describe 'Test-MailRelay on healthy lab relays' {
 
     It 'checks every configured relay with -All, in parallel, in the order of the configuration' {
         $all = Test-MailRelay -All -Credential $script:Cred -SkipDnsCheck
-        $all.Relay | Should -Be @('primary', 'secondary', 'throttled', 'bulk-down', 'openrelay')
+        $all.Relay | Should -Be @('primary', 'secondary', 'secondary-mx', 'throttled', 'bulk-down', 'openrelay')
     }
 
     It 'shows the conversation with -Verbose, never the password' {

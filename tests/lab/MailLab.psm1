@@ -492,6 +492,15 @@ relays:
     caFile: $($Lab.tls.ca)
     log: $($Lab.smtp.secondary.log)
     description: Lab secondary (Postfix submission, STARTTLS + SASL)
+  - name: secondary-mx
+    host: 127.0.0.1
+    port: $($Lab.smtp.secondary.port)
+    security: StartTls
+    role: secondary
+    heloName: client.lab.test
+    timeoutSeconds: 10
+    caFile: $($Lab.tls.ca)
+    description: Lab secondary's SMTP port (no AUTH, the lab's hosts may relay), which carries the alerts
   - name: throttled
     host: 127.0.0.1
     port: $($Lab.smtp.secondary.limited)
@@ -535,7 +544,7 @@ alerts:
   sinks:
     - name: ops-mail
       type: email
-      relay: secondary
+      relay: secondary-mx
       to: [ops@sink.test]
     - name: ops-webhook
       type: webhook
