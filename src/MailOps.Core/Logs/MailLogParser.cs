@@ -163,13 +163,23 @@ namespace MailOps.Core.Logs
             }
             else if (line[3] == ' ' && line[6] == ' ' && line[9] == ':' && line[12] == ':' && line[15] == ' ')
             {
-                // BSD: "Nov 25 09:00:00 host prog[pid]: msg" (day padded with a space)
+                // BSD: "Nov 25 09:00:00 host prog[pid]: msg" (day padded with a space or a zero)
                 if (!StampTime(line, 0, 15, false, out time))
                 {
                     return null;
                 }
 
                 pos = 16;
+            }
+            else if (line[3] == ' ' && IsDigit(line[4]) && line[5] == ' ' && line[8] == ':' && line[11] == ':' && line[14] == ' ')
+            {
+                // BSD with an unpadded day: "Mar 7 02:09:33 host prog[pid]: msg" (some syslog daemons; pflogsumm reads it)
+                if (!StampTime(line, 0, 14, false, out time))
+                {
+                    return null;
+                }
+
+                pos = 15;
             }
             else
             {
@@ -701,12 +711,14 @@ namespace MailOps.Core.Logs
                     return false;
                 }
 
-                var day = (stamp[4] == ' ' ? 0 : (stamp[4] - '0') * 10) + (stamp[5] - '0');
-                var h = (stamp[7] - '0') * 10 + (stamp[8] - '0');
-                var mi = (stamp[10] - '0') * 10 + (stamp[11] - '0');
-                var s = (stamp[13] - '0') * 10 + (stamp[14] - '0');
+                // "Nov 25 09:00:00", "Nov  5 09:00:00", "Nov 05 09:00:00" (15 characters) or "Nov 5 09:00:00" (14)
+                var d = len == 14 ? -1 : 0;
+                var day = len == 14 ? stamp[4] - '0' : (stamp[4] == ' ' ? 0 : (stamp[4] - '0') * 10) + (stamp[5] - '0');
+                var h = (stamp[7 + d] - '0') * 10 + (stamp[8 + d] - '0');
+                var mi = (stamp[10 + d] - '0') * 10 + (stamp[11 + d] - '0');
+                var s = (stamp[13 + d] - '0') * 10 + (stamp[14 + d] - '0');
                 var year = _year ?? _now.Year;
-                if (day < 1 || day > 31 || h > 23 || mi > 59 || s > 60 || day > DateTime.DaysInMonth(year, month))
+                if (day < 1 || day > 31 || h < 0 || h > 23 || mi < 0 || mi > 59 || s < 0 || s > 60 || day > DateTime.DaysInMonth(year, month))
                 {
                     time = default;
                     return false;

@@ -231,7 +231,9 @@ namespace MailOps.Core.Traffic
                 case MailLogRecordKind.Removed:
                     if (r.QueueId != null)
                     {
+                        // the queue id may be used again for another message: it is a new message then (and memory stays flat)
                         _messages.Remove(r.QueueId);
+                        _deferredQids.Remove(r.QueueId);
                         Undefer(r.QueueId, relay);
                     }
 
@@ -322,8 +324,11 @@ namespace MailOps.Core.Traffic
 
                     if (r.Recipient != null)
                     {
-                        Totals.RecipientSet.Add(LowerDomain(r.Recipient));
-                        Totals.RecipientDomainSet.Add(domain);
+                        // pflogsumm: the address with its domain lower-cased; the domain is what follows the first '@'
+                        var rcpt = LowerDomain(r.Recipient);
+                        Totals.RecipientSet.Add(rcpt);
+                        var at = rcpt.IndexOf('@');
+                        Totals.RecipientDomainSet.Add(at > 0 ? rcpt.Substring(at + 1) : rcpt);
                     }
 
                     m?.Deferred?.Remove(r.Recipient ?? "");
@@ -439,20 +444,11 @@ namespace MailOps.Core.Traffic
 
         private void CountSender(MessageState m, string sender, long size)
         {
-            // pflogsumm: the domain part lower-cased, "from=<>" for the null sender, the client's domain when there is no '@'
-            string key;
-            string domain;
-            if (sender.Length == 0)
-            {
-                key = "from=<>";
-                domain = m.ClientDomain ?? "from=<>";
-            }
-            else
-            {
-                key = LowerDomain(sender);
-                var at = key.IndexOf('@');
-                domain = at >= 0 ? key.Substring(at + 1) : (m.ClientDomain ?? key);
-            }
+            // pflogsumm: the domain part lower-cased, "from=<>" for the null sender; the sending domain is what follows
+            // "local@" or, without one, the client's domain (the address itself for a message picked up locally)
+            var key = sender.Length == 0 ? "from=<>" : LowerDomain(sender);
+            var at = key.IndexOf('@');
+            var domain = at > 0 && at < key.Length - 1 ? key.Substring(at + 1) : (m.ClientDomain ?? key);
 
             Totals.SenderMessages.TryGetValue(key, out var n);
             Totals.SenderMessages[key] = n + 1;
@@ -481,7 +477,7 @@ namespace MailOps.Core.Traffic
             else if (r.Kind == MailLogRecordKind.Pickup)
             {
                 m.Client = "pickup";
-                m.ClientDomain = "pickup";
+                m.ClientDomain = null;
             }
 
             if (r.Sender != null && (r.Kind == MailLogRecordKind.QueueSender || r.Mta == "exim"))
@@ -665,23 +661,118 @@ namespace MailOps.Core.Traffic
             return at < 0 ? address : address.Substring(0, at) + address.Substring(at).ToLowerInvariant();
         }
 
-        private static string? ClientDomain(string? client)
+        /// <summary>
+        /// pflogsumm's gimme_domain, to the letter: the address of "unknown[1.2.3.4]" (or of a client without a name);
+        /// else the name, shortened and lower-cased to its last two labels when the last is three letters long
+        /// ("mail.example.org" -> "example.org") or to its last three when they end in a two-letter label after a
+        /// two- or three-letter one ("smtp.example.co.uk" -> "example.co.uk"); any other name is kept as it is
+        /// ("mail.example.de", "a.b.example.info").
+        /// </summary>
+        internal static string? ClientDomain(string? client)
         {
             if (client == null)
             {
                 return null;
             }
 
-            // pflogsumm's gimme_domain: "name[1.2.3.4]" -> the last two labels of the name, or the address when unknown
+            string? name = null;
+            string? address = null;
             var b = client.IndexOf('[');
-            var name = b > 0 ? client.Substring(0, b) : client;
-            if (name == "unknown" || name.Length == 0)
+            var slash = client.IndexOf('/');
+            if (b >= 0 && IsIPv4Then(client, b + 1, ']'))
             {
-                return b >= 0 ? client.Substring(b + 1).TrimEnd(']') : client;
+                // "name[1.2.3.4]"
+                name = client.Substring(0, b);
+                address = client.Substring(b + 1, client.IndexOf(']', b) - b - 1);
+            }
+            else if (slash >= 0 && slash + 1 < client.Length && IsHexDotColon(client[slash + 1]))
+            {
+                // older Postfix: "name/1.2.3.4"
+                var e = slash + 1;
+                while (e < client.Length && IsHexDotColon(client[e]))
+                {
+                    e++;
+                }
+
+                name = client.Substring(0, slash);
+                address = client.Substring(slash + 1, e - slash - 1);
+            }
+            else
+            {
+                // "name[2001:db8::1]", "name(addr)", "name[addr]:port"
+                var open = client.IndexOfAny(OpenBrackets);
+                var close = open < 0 ? -1 : client.IndexOfAny(CloseBrackets, open + 1);
+                if (close > open + 1 && IsPortTail(client, close + 1))
+                {
+                    name = client.Substring(0, open);
+                    address = client.Substring(open + 1, close - open - 1);
+                }
             }
 
-            var parts = name.Split('.');
-            return parts.Length <= 2 ? name.ToLowerInvariant() : string.Join(".", parts.Skip(parts.Length - 2)).ToLowerInvariant();
+            if (string.IsNullOrEmpty(name) || name == "unknown")
+            {
+                return address;
+            }
+
+            var labels = name!.Split('.');
+            var n = labels.Length;
+            if (n >= 3 && labels[n - 1].Length == 3 && labels[n - 2].Length > 0)
+            {
+                return (labels[n - 2] + "." + labels[n - 1]).ToLowerInvariant();
+            }
+
+            if (n >= 4 && labels[n - 3].Length > 0 && (labels[n - 2].Length == 2 || labels[n - 2].Length == 3) && labels[n - 1].Length == 2)
+            {
+                return (labels[n - 3] + "." + labels[n - 2] + "." + labels[n - 1]).ToLowerInvariant();
+            }
+
+            return name;
+        }
+
+        private static readonly char[] OpenBrackets = { '[', '(', '/' };
+        private static readonly char[] CloseBrackets = { ']', ')' };
+
+        private static bool IsHexDotColon(char c) => (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') || c == '.' || c == ':';
+
+        private static bool IsPortTail(string s, int i)
+        {
+            if (i < s.Length && s[i] == ':')
+            {
+                i++;
+            }
+
+            for (; i < s.Length; i++)
+            {
+                if (s[i] < '0' || s[i] > '9')
+                {
+                    return false;
+                }
+            }
+
+            return true;
+        }
+
+        /// <summary>Whether s holds a dotted IPv4 address (1-3 digits per part) from i, followed by <paramref name="end"/>.</summary>
+        private static bool IsIPv4Then(string s, int i, char end)
+        {
+            for (var part = 0; part < 4; part++)
+            {
+                var digits = 0;
+                while (i < s.Length && s[i] >= '0' && s[i] <= '9' && digits < 4)
+                {
+                    i++;
+                    digits++;
+                }
+
+                if (digits < 1 || digits > 3 || i >= s.Length || s[i] != (part < 3 ? '.' : end))
+                {
+                    return false;
+                }
+
+                i++;
+            }
+
+            return true;
         }
 
         private sealed class MessageState
