@@ -40,20 +40,22 @@ namespace MailOps.Bench.Traffic
                 }
                 else
                 {
-                    foreach (var r in new MailLogParser().Read(reader, args[1]))
+                    foreach (var r in (Environment.GetEnvironmentVariable("MAILOPS_BENCH_UTC") == "1" ? new MailLogParser(null, TimeZoneInfo.Utc) : new MailLogParser()).Read(reader, args[1]))
                     {
                         n++;
                     }
                 }
 
-                Console.WriteLine($"{args[0]}: {n} in {sw.Elapsed.TotalSeconds:0.000} s");
+                Console.WriteLine($"{args[0]}: {n} in {sw.Elapsed.TotalSeconds:0.000} s, {GC.GetTotalAllocatedBytes() / 1048576} MB allocated, {GC.CollectionCount(0)}/{GC.CollectionCount(1)}/{GC.CollectionCount(2)} collections");
                 return 0;
             }
 
             if (args.Length >= 2 && args[0] == "totals")
             {
                 var sw = Stopwatch.StartNew();
-                var agg = new TrafficAggregator(new TrafficOptions { ClassifyReasons = Environment.GetEnvironmentVariable("MAILOPS_BENCH_NOREASONS") != "1" });
+                // what Get-MailTrafficReport -Totals asks for; MAILOPS_BENCH_ROWS=1: hourly rows and reasons as well
+                var rows = Environment.GetEnvironmentVariable("MAILOPS_BENCH_ROWS") == "1";
+                var agg = new TrafficAggregator(new TrafficOptions { TotalsOnly = !rows, ClassifyReasons = rows });
                 var parser = new MailLogParser();
                 using (var reader = new StreamReader(args[1], Encoding.UTF8, true, 1 << 16))
                 {
@@ -69,7 +71,7 @@ namespace MailOps.Bench.Traffic
                     "sending hosts/domains=" + t.SendingHostsDomains, "recipients=" + t.Recipients,
                     "recipient hosts/domains=" + t.RecipientHostsDomains,
                 }));
-                Console.WriteLine("seconds=" + sw.Elapsed.TotalSeconds.ToString("0.000", CultureInfo.InvariantCulture) + ";lines=" + t.Lines);
+                Console.WriteLine("seconds=" + sw.Elapsed.TotalSeconds.ToString("0.000", CultureInfo.InvariantCulture) + ";lines=" + t.Lines + ";allocatedMB=" + (GC.GetTotalAllocatedBytes() / 1048576) + ";gc=" + GC.CollectionCount(0) + "/" + GC.CollectionCount(1) + "/" + GC.CollectionCount(2) + ";gcPauseMs=" + (long)GC.GetTotalPauseDuration().TotalMilliseconds);
                 return 0;
             }
 

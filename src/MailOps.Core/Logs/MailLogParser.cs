@@ -64,14 +64,70 @@ namespace MailOps.Core.Logs
         /// <summary>Recipients of the message (Postfix nrcpt), or -1.</summary>
         public int RecipientCount { get; internal set; } = -1;
         public string? Recipient { get; internal set; }
-        public string? Relay { get; internal set; }
+
+        public string? Relay
+        {
+            get => _relay.Value;
+            internal set => _relay = new LazySlice(value);
+        }
 
         /// <summary>sent, deferred, bounced (Delivery); "forwarded" for a Postfix sent line that only forwarded.</summary>
         public string? Status { get; internal set; }
         public string? Dsn { get; internal set; }
 
         /// <summary>The reply or reason text (in brackets on Postfix lines).</summary>
-        public string? Text { get; internal set; }
+        public string? Text
+        {
+            get => _text.Value;
+            internal set => _text = new LazySlice(value);
+        }
+
+        // Cut from the line only when asked for: the traffic report reads millions of lines and never asks for most.
+        private LazySlice _relay;
+        private LazySlice _text;
+
+        internal void SetRelay(string line, int start, int length) => _relay = new LazySlice(line, start, length);
+
+        internal void SetText(string line, int start, int length) => _text = new LazySlice(line, start, length);
+
+        /// <summary>A substring of a line, cut on first use.</summary>
+        private struct LazySlice
+        {
+            private string? _value;
+            private string? _line;
+            private int _start;
+            private int _length;
+
+            public LazySlice(string? value)
+            {
+                _value = value;
+                _line = null;
+                _start = 0;
+                _length = 0;
+            }
+
+            public LazySlice(string line, int start, int length)
+            {
+                _value = null;
+                _line = line;
+                _start = start;
+                _length = length;
+            }
+
+            public string? Value
+            {
+                get
+                {
+                    if (_line != null)
+                    {
+                        _value = _line.Substring(_start, _length);
+                        _line = null;
+                    }
+
+                    return _value;
+                }
+            }
+        }
         public double Delay { get; internal set; }
         public long LineNumber { get; internal set; }
         public string? File { get; internal set; }
@@ -90,8 +146,17 @@ namespace MailOps.Core.Logs
         private readonly int? _year;
         private readonly TimeZoneInfo _zone;
         private readonly DateTimeOffset _now;
+        private static readonly string[] Daemons =
+        {
+            "smtpd", "qmgr", "smtp", "cleanup", "pickup", "local", "virtual", "lmtp", "bounce", "postscreen", "error", "pipe",
+            "discard", "retry", "sendmail", "postdrop", "postsuper", "trivial-rewrite",
+        };
+
+        private static readonly string[] Statuses = { "sent", "deferred", "bounced", "expired", "undeliverable", "deliverable" };
         private string _lastStamp = "";
         private DateTimeOffset _lastTime;
+        private string _lastHost = "";
+        private string _lastInstance = "postfix";
 
         /// <param name="year">The year of BSD-syslog dates (null: guess from today).</param>
         /// <param name="zone">The time zone of dates that carry none (null: local time).</param>
@@ -214,25 +279,41 @@ namespace MailOps.Core.Logs
             }
 
             var lastSlash = line.LastIndexOf('/', progEnd - 1, progEnd - progStart);
-            var daemon = line.Substring(lastSlash + 1, progEnd - lastSlash - 1);
             var msg = colon + 2;
-            var r = new MailLogRecord { Time = time, Mta = "postfix" };
-            r.Daemon = daemon;
 
             // queue id: "3F1A2B4C5D: " (hex) or long ids; NOQUEUE
-            var qidEnd = line.IndexOf(": ", msg, StringComparison.Ordinal);
-            string? qid = null;
-            var body = msg;
-            if (qidEnd > msg && qidEnd - msg <= 20 && IsQueueId(line, msg, qidEnd))
+            var qidEnd = msg;
+            while (qidEnd < line.Length && qidEnd - msg <= 20 && IsAlnum(line[qidEnd]))
             {
-                qid = line.Substring(msg, qidEnd - msg);
-                body = qidEnd + 2;
-            }
-            else if (qidEnd > msg && string.CompareOrdinal(line, msg, "NOQUEUE", 0, 7) == 0)
-            {
-                body = qidEnd + 2;
+                qidEnd++;
             }
 
+            var hasQid = false;
+            var body = msg;
+            if (qidEnd + 1 < line.Length && line[qidEnd] == ':' && line[qidEnd + 1] == ' ' && qidEnd - msg <= 20)
+            {
+                if (IsQueueId(line, msg, qidEnd))
+                {
+                    hasQid = true;
+                    body = qidEnd + 2;
+                }
+                else if (qidEnd - msg == 7 && string.CompareOrdinal(line, msg, "NOQUEUE", 0, 7) == 0)
+                {
+                    body = qidEnd + 2;
+                }
+            }
+
+            // most lines (connect, disconnect, TLS, message-id, statistics, warnings) say nothing about traffic:
+            // leave them before anything is allocated
+            if (!IsTrafficBody(line, body, hasQid))
+            {
+                return null;
+            }
+
+            var daemon = Intern(line, lastSlash + 1, progEnd - lastSlash - 1, Daemons);
+            var qid = hasQid ? line.Substring(msg, qidEnd - msg) : null;
+            var r = new MailLogRecord { Time = time, Mta = "postfix" };
+            r.Daemon = daemon;
             r.QueueId = qid;
             if (Starts(line, body, "reject: ") || Starts(line, body, "milter-reject: "))
             {
@@ -326,12 +407,71 @@ namespace MailOps.Core.Logs
             return null;
         }
 
-        private static MailLogRecord Finish(MailLogRecord r, string line, int hostEnd, int hostStart, int progStart, int slash)
+        private MailLogRecord Finish(MailLogRecord r, string line, int hostEnd, int hostStart, int progStart, int slash)
         {
-            r.Host = line.Substring(hostStart, hostEnd - hostStart);
-            r.Instance = line.Substring(progStart, slash - progStart);
+            // a log has few hosts and instances: the last ones are kept rather than cut again from every line
+            if (!Same(line, hostStart, hostEnd - hostStart, _lastHost))
+            {
+                _lastHost = line.Substring(hostStart, hostEnd - hostStart);
+            }
+
+            if (!Same(line, progStart, slash - progStart, _lastInstance))
+            {
+                _lastInstance = line.Substring(progStart, slash - progStart);
+            }
+
+            r.Host = _lastHost;
+            r.Instance = _lastInstance;
             return r;
         }
+
+        private static bool Same(string line, int start, int length, string value) =>
+            value.Length == length && string.CompareOrdinal(line, start, value, 0, length) == 0;
+
+        private static string Intern(string line, int start, int length, string[] known)
+        {
+            foreach (var k in known)
+            {
+                if (Same(line, start, length, k))
+                {
+                    return k;
+                }
+            }
+
+            return line.Substring(start, length);
+        }
+
+        private static bool IsTrafficBody(string line, int body, bool hasQid)
+        {
+            if (body >= line.Length)
+            {
+                return false;
+            }
+
+            switch (line[body])
+            {
+                case 'r':
+                    return Starts(line, body, "reject: ") || (hasQid && Starts(line, body, "removed"));
+                case 'm':
+                    return Starts(line, body, "milter-reject: ");
+                case 'd':
+                    return Starts(line, body, "discard: ");
+                case 'c':
+                    return hasQid && Starts(line, body, "client=");
+                case 'f':
+                    return hasQid && Starts(line, body, "from=<");
+                case 't':
+                    return hasQid && Starts(line, body, "to=<");
+                case 'u':
+                    return hasQid && Starts(line, body, "uid=");
+                case 's':
+                    return hasQid && Starts(line, body, "sender=");
+                default:
+                    return false;
+            }
+        }
+
+        private static bool IsAlnum(char c) => (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
 
         private bool FillDelivery(string line, int body, MailLogRecord r)
         {
@@ -352,7 +492,7 @@ namespace MailOps.Core.Logs
             }
 
             var relayEnd = line.IndexOf(',', relay);
-            r.Relay = line.Substring(relay + 7, (relayEnd < 0 ? status : relayEnd) - relay - 7);
+            r.SetRelay(line, relay + 7, (relayEnd < 0 ? status : relayEnd) - relay - 7);
             var delay = line.IndexOf(" delay=", close, StringComparison.Ordinal);
             if (delay > 0)
             {
@@ -373,8 +513,17 @@ namespace MailOps.Core.Logs
                 se++;
             }
 
-            var st = line.Substring(s, se - s);
-            if (st != "sent" && st != "deferred" && st != "bounced" && st != "expired" && st != "undeliverable" && st != "deliverable")
+            string? st = null;
+            foreach (var known in Statuses)
+            {
+                if (Same(line, s, se - s, known))
+                {
+                    st = known;
+                    break;
+                }
+            }
+
+            if (st == null)
             {
                 UnreadableLines++;
                 return false;
@@ -388,12 +537,11 @@ namespace MailOps.Core.Logs
             var paren = line.IndexOf(" (", se, StringComparison.Ordinal);
             if (paren >= 0 && line[line.Length - 1] == ')')
             {
-                r.Text = line.Substring(paren + 2, line.Length - paren - 3);
-            }
-
-            if (st == "sent" && r.Text != null && r.Text.IndexOf("forwarded as ", StringComparison.Ordinal) >= 0)
-            {
-                st = "forwarded";
+                r.SetText(line, paren + 2, line.Length - paren - 3);
+                if (st == "sent" && line.IndexOf("forwarded as ", paren + 2, StringComparison.Ordinal) >= 0)
+                {
+                    st = "forwarded";
+                }
             }
 
             r.Status = st;
@@ -660,6 +808,9 @@ namespace MailOps.Core.Logs
                 return false;
             }
 
+            // hex ids are upper case, long ids mix digits and both cases: a word in lower case ("reject: ", "warning: ",
+            // "discard: " right after the program) is not a queue id
+            var lowerOnly = true;
             for (var i = start; i < end; i++)
             {
                 var c = line[i];
@@ -667,9 +818,11 @@ namespace MailOps.Core.Logs
                 {
                     return false;
                 }
+
+                lowerOnly &= c >= 'a' && c <= 'z';
             }
 
-            return string.CompareOrdinal(line, start, "NOQUEUE", 0, 7) != 0 || end - start != 7;
+            return !lowerOnly && (string.CompareOrdinal(line, start, "NOQUEUE", 0, 7) != 0 || end - start != 7);
         }
 
         private bool StampTime(string line, int start, int end, bool iso, out DateTimeOffset time)
@@ -763,13 +916,28 @@ namespace MailOps.Core.Logs
 
         private static double ReadDouble(string line, int at)
         {
+            // "12", "0.35", "1.2e-05" is not written by Postfix; digits, then a point and digits
+            double v = 0;
             var e = at;
-            while (e < line.Length && (IsDigit(line[e]) || line[e] == '.'))
+            while (e < line.Length && IsDigit(line[e]))
             {
+                v = v * 10 + (line[e] - '0');
                 e++;
             }
 
-            return double.TryParse(line.Substring(at, e - at), NumberStyles.Float, CultureInfo.InvariantCulture, out var d) ? d : 0;
+            if (e < line.Length && line[e] == '.')
+            {
+                var scale = 0.1;
+                e++;
+                while (e < line.Length && IsDigit(line[e]))
+                {
+                    v += (line[e] - '0') * scale;
+                    scale /= 10;
+                    e++;
+                }
+            }
+
+            return v;
         }
     }
 }

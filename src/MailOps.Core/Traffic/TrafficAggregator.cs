@@ -33,6 +33,12 @@ namespace MailOps.Core.Traffic
 
         /// <summary>Classify deferral, bounce and rejection texts into reasons (the bounce engine).</summary>
         public bool ClassifyReasons { get; set; } = true;
+
+        /// <summary>
+        /// Count only the whole-log <see cref="TrafficAggregator.Totals"/> (no rows, no reasons): what a totals report
+        /// needs, several times faster on big logs. The totals are the same either way.
+        /// </summary>
+        public bool TotalsOnly { get; set; }
     }
 
     /// <summary>
@@ -56,6 +62,7 @@ namespace MailOps.Core.Traffic
         private readonly Dictionary<string, string> _reasonCache = new Dictionary<string, string>(StringComparer.Ordinal);
         private readonly Dictionary<string, HashSet<string>> _deferredByRelay = new Dictionary<string, HashSet<string>>(StringComparer.Ordinal);
         private readonly HashSet<string> _deferredQids = new HashSet<string>(StringComparer.Ordinal);
+        private int _deferredQueue;
         private readonly TrafficRow?[] _scratch = new TrafficRow?[7];
 
         public TrafficAggregator(TrafficOptions? options = null)
@@ -117,6 +124,12 @@ namespace MailOps.Core.Traffic
             if (Totals.Last == null || r.Time > Totals.Last)
             {
                 Totals.Last = r.Time;
+            }
+
+            if (_options.TotalsOnly)
+            {
+                AddToTotals(r);
+                return;
             }
 
             var relay = RelayOf(r);
@@ -241,6 +254,125 @@ namespace MailOps.Core.Traffic
             }
         }
 
+        /// <summary>The totals of one record, as <see cref="Add"/> counts them, without rows.</summary>
+        private void AddToTotals(MailLogRecord r)
+        {
+            switch (r.Kind)
+            {
+                case MailLogRecordKind.Received:
+                case MailLogRecordKind.Pickup:
+                {
+                    var m = Remember(r);
+                    m.Received = true;
+                    Totals.Received++;
+                    if (r.Mta == "exim")
+                    {
+                        m.Counted = true;
+                        CountSender(m, r.Sender ?? "", r.Size);
+                    }
+
+                    break;
+                }
+
+                case MailLogRecordKind.QueueSender:
+                {
+                    var m = Remember(r);
+                    if (!m.Counted && m.Received)
+                    {
+                        m.Counted = true;
+                        CountSender(m, r.Sender ?? "", r.Size);
+                    }
+
+                    break;
+                }
+
+                case MailLogRecordKind.Delivery:
+                {
+                    MessageState? m = null;
+                    if (r.QueueId != null)
+                    {
+                        _messages.TryGetValue(r.QueueId, out m);
+                    }
+
+                    CountDelivery(r, m);
+                    break;
+                }
+
+                case MailLogRecordKind.Expired:
+                    if (r.QueueId != null && _messages.TryGetValue(r.QueueId, out var em) && em.Deferred != null)
+                    {
+                        Totals.Expired += em.Deferred.Count;
+                        em.Deferred = null;
+                    }
+
+                    break;
+                case MailLogRecordKind.Rejected:
+                    Totals.Rejected++;
+                    break;
+                case MailLogRecordKind.Discarded:
+                    Totals.Discarded++;
+                    break;
+                case MailLogRecordKind.Removed:
+                    if (r.QueueId != null)
+                    {
+                        _messages.Remove(r.QueueId);
+                        _deferredQids.Remove(r.QueueId);
+                    }
+
+                    break;
+            }
+        }
+
+        /// <summary>The totals of a delivery line (both paths count them here).</summary>
+        private void CountDelivery(MailLogRecord r, MessageState? m)
+        {
+            switch (r.Status)
+            {
+                case "sent":
+                    Totals.Delivered++;
+                    if (m != null && m.Size > 0)
+                    {
+                        Totals.BytesDelivered += m.Size;
+                    }
+
+                    if (r.Recipient != null)
+                    {
+                        // pflogsumm: the address with its domain lower-cased; the domain is what follows the first '@'
+                        var rcpt = LowerDomain(r.Recipient);
+                        Totals.RecipientSet.Add(rcpt);
+                        var at = rcpt.IndexOf('@');
+                        Totals.RecipientDomainSet.Add(at > 0 ? rcpt.Substring(at + 1) : rcpt);
+                    }
+
+                    m?.Deferred?.Remove(r.Recipient ?? "");
+                    break;
+                case "forwarded":
+                    Totals.Forwarded++;
+                    break;
+                case "deferred":
+                    Totals.Deferrals++;
+                    if (r.QueueId != null && _deferredQids.Add(r.QueueId))
+                    {
+                        Totals.Deferred++;
+                    }
+
+                    if (m != null && r.Recipient != null)
+                    {
+                        (m.Deferred ??= new HashSet<string>(StringComparer.OrdinalIgnoreCase)).Add(r.Recipient);
+                    }
+
+                    break;
+                case "bounced":
+                    Totals.Bounced++;
+                    m?.Deferred?.Remove(r.Recipient ?? "");
+                    break;
+                case "expired":
+                    Totals.Expired++;
+                    m?.Deferred?.Remove(r.Recipient ?? "");
+                    break;
+            }
+        }
+
         /// <summary>Adds the items of a MailOps send job (its journal): sent, deferred and failed recipients.</summary>
         public void AddJournal(SendJobRecord job, IEnumerable<SendItem> items)
         {
@@ -312,45 +444,17 @@ namespace MailOps.Core.Traffic
                 }
             }
 
-            var domain = Domain(r.Recipient);
+            CountDelivery(r, m);
             switch (r.Status)
             {
                 case "sent":
-                    Totals.Delivered++;
-                    if (m != null && m.Size > 0)
-                    {
-                        Totals.BytesDelivered += m.Size;
-                    }
-
-                    if (r.Recipient != null)
-                    {
-                        // pflogsumm: the address with its domain lower-cased; the domain is what follows the first '@'
-                        var rcpt = LowerDomain(r.Recipient);
-                        Totals.RecipientSet.Add(rcpt);
-                        var at = rcpt.IndexOf('@');
-                        Totals.RecipientDomainSet.Add(at > 0 ? rcpt.Substring(at + 1) : rcpt);
-                    }
-
-                    m?.Deferred?.Remove(r.Recipient ?? "");
                     ForEach(row => { row.Delivered++; Tag(row, sender, flow); });
                     break;
                 case "forwarded":
-                    Totals.Forwarded++;
                     ForEach(row => row.Forwarded++);
                     break;
                 case "deferred":
                 {
-                    Totals.Deferrals++;
-                    if (r.QueueId != null && _deferredQids.Add(r.QueueId))
-                    {
-                        Totals.Deferred++;
-                    }
-
-                    if (m != null && r.Recipient != null)
-                    {
-                        (m.Deferred ??= new HashSet<string>(StringComparer.OrdinalIgnoreCase)).Add(r.Recipient);
-                    }
-
                     var reason = Reason(r.Text, r.Dsn);
                     var pushBack = reason != null && PushBackReasons.Contains(reason);
                     var queued = Defer(r.QueueId, relay);
@@ -370,7 +474,7 @@ namespace MailOps.Core.Traffic
 
                         if (row.Dimension == TrafficDimension.Total || row.Dimension == TrafficDimension.Relay)
                         {
-                            row.DeferredQueue = Math.Max(row.DeferredQueue, row.Dimension == TrafficDimension.Total ? _deferredByRelay.Values.Sum(x => x.Count) : queued);
+                            row.DeferredQueue = Math.Max(row.DeferredQueue, row.Dimension == TrafficDimension.Total ? _deferredQueue : queued);
                         }
                     });
                     break;
@@ -379,16 +483,6 @@ namespace MailOps.Core.Traffic
                 case "bounced":
                 case "expired":
                 {
-                    if (r.Status == "bounced")
-                    {
-                        Totals.Bounced++;
-                    }
-                    else
-                    {
-                        Totals.Expired++;
-                    }
-
-                    m?.Deferred?.Remove(r.Recipient ?? "");
                     var reason = Reason(r.Text, r.Dsn);
                     var pushBack = reason != null && PushBackReasons.Contains(reason);
                     var bounced = r.Status == "bounced";
@@ -426,9 +520,9 @@ namespace MailOps.Core.Traffic
                 _deferredByRelay[relay] = set = new HashSet<string>(StringComparer.Ordinal);
             }
 
-            if (qid != null)
+            if (qid != null && set.Add(qid))
             {
-                set.Add(qid);
+                _deferredQueue++;
             }
 
             return set.Count;
@@ -436,9 +530,9 @@ namespace MailOps.Core.Traffic
 
         private void Undefer(string? qid, string relay)
         {
-            if (qid != null && _deferredByRelay.TryGetValue(relay, out var set))
+            if (qid != null && _deferredByRelay.TryGetValue(relay, out var set) && set.Remove(qid))
             {
-                set.Remove(qid);
+                _deferredQueue--;
             }
         }
 
@@ -448,7 +542,7 @@ namespace MailOps.Core.Traffic
             // "local@" or, without one, the client's domain (the address itself for a message picked up locally)
             var key = sender.Length == 0 ? "from=<>" : LowerDomain(sender);
             var at = key.IndexOf('@');
-            var domain = at > 0 && at < key.Length - 1 ? key.Substring(at + 1) : (m.ClientDomain ?? key);
+            var domain = at > 0 && at < key.Length - 1 ? key.Substring(at + 1) : (m.Client == "pickup" ? key : ClientDomain(m.Client) ?? key);
 
             Totals.SenderMessages.TryGetValue(key, out var n);
             Totals.SenderMessages[key] = n + 1;
@@ -472,12 +566,10 @@ namespace MailOps.Core.Traffic
             if (r.Kind == MailLogRecordKind.Received)
             {
                 m.Client = r.Client;
-                m.ClientDomain = ClientDomain(r.Client);
             }
             else if (r.Kind == MailLogRecordKind.Pickup)
             {
                 m.Client = "pickup";
-                m.ClientDomain = null;
             }
 
             if (r.Sender != null && (r.Kind == MailLogRecordKind.QueueSender || r.Mta == "exim"))
@@ -658,7 +750,20 @@ namespace MailOps.Core.Traffic
         private static string LowerDomain(string address)
         {
             var at = address.IndexOf('@');
-            return at < 0 ? address : address.Substring(0, at) + address.Substring(at).ToLowerInvariant();
+            if (at < 0)
+            {
+                return address;
+            }
+
+            for (var i = at + 1; i < address.Length; i++)
+            {
+                if (address[i] >= 'A' && address[i] <= 'Z' || address[i] > 127)
+                {
+                    return address.Substring(0, at) + address.Substring(at).ToLowerInvariant();
+                }
+            }
+
+            return address; // already lower case: no copy
         }
 
         /// <summary>
@@ -781,7 +886,6 @@ namespace MailOps.Core.Traffic
             public bool Counted;
             public string? Sender;
             public string? Client;
-            public string? ClientDomain;
             public string? Flow;
             public long Size;
             public HashSet<string>? Deferred;

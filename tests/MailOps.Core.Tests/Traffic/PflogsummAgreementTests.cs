@@ -110,6 +110,22 @@ namespace MailOps.Core.Tests.Traffic
             }
         }
 
+        /// <summary>Lines pflogsumm counts that are easy to miss: a reject without a queue id, a milter reject by cleanup.</summary>
+        [PflogsummFact]
+        public void UncommonRejectLinesAgree()
+        {
+            var path = Write(
+                "Nov 20 10:00:01 mx1 postfix/smtpd[1]: reject: CONNECT from unknown[192.0.2.1]: 554 5.7.1 Client host rejected: Access denied; proto=SMTP",
+                "Nov 20 10:00:02 mx1 postfix/smtpd[1]: NOQUEUE: reject: RCPT from unknown[192.0.2.1]: 554 5.7.1 <a@b.c>: Relay access denied; from=<x@y.z> to=<a@b.c> proto=ESMTP helo=<h>",
+                "Nov 20 10:00:03 mx1 postfix/smtpd[1]: 1A2B3C4D5E: client=app.example.org[192.0.2.1]",
+                "Nov 20 10:00:04 mx1 postfix/cleanup[2]: 1A2B3C4D5E: milter-reject: END-OF-MESSAGE from app.example.org[192.0.2.1]: 5.7.1 Spam; from=<a@example.org> to=<b@lab.test> proto=ESMTP helo=<app>",
+                "Nov 20 10:00:05 mx1 postfix/cleanup[2]: 2B3C4D5E6F: reject: body Click here from app.example.org[192.0.2.1]; from=<a@example.org> to=<b@lab.test> proto=ESMTP helo=<app>: 5.7.1 No",
+                "Nov 20 10:00:06 mx1 postfix/smtpd[1]: NOQUEUE: discard: RCPT from unknown[192.0.2.1]: <t@lab.test>: Recipient address triggers DISCARD action; from=<a@b.c> to=<t@lab.test> proto=ESMTP helo=<h>");
+            var (p, t) = AssertAgreement(path);
+            Assert.Equal(4, p["rejected"].Value);
+            Assert.Equal(1, t.Discarded);
+        }
+
         /// <summary>Documented difference 1: pflogsumm reads one syslog name and only the smtps/ and submission/ services.</summary>
         [PflogsummFact]
         public void OtherInstancesAndServicesAreCountedByMailOpsOnly()
@@ -252,6 +268,12 @@ namespace MailOps.Core.Tests.Traffic
             _output.WriteLine($"{log}: MailOps {t}; {t.Senders} senders, {t.Recipients} recipients, {t.BytesReceived} bytes received");
             _output.WriteLine(p.Text.Substring(0, Math.Min(p.Text.Length, 1200)));
 
+            // the totals-only path counts as the full one (with every row dimension and reasons)
+            var full = MailOpsTotals(log, false);
+            Assert.Equal(Figures(full), Figures(t));
+            Assert.Equal(full.MessagesBySender.OrderBy(x => x.Key, StringComparer.Ordinal), t.MessagesBySender.OrderBy(x => x.Key, StringComparer.Ordinal));
+            Assert.Equal(full.SendingDomains.OrderBy(x => x, StringComparer.Ordinal), t.SendingDomains.OrderBy(x => x, StringComparer.Ordinal));
+
             // MailOps does not care which syslog name a line has
             Assert.Equal(Figures(t), Figures(tv));
             Assert.Equal(t.MessagesBySender.OrderBy(x => x.Key, StringComparer.Ordinal), tv.MessagesBySender.OrderBy(x => x.Key, StringComparer.Ordinal));
@@ -309,9 +331,9 @@ namespace MailOps.Core.Tests.Traffic
             t.BytesReceived, t.BytesDelivered, t.Senders, t.SendingHostsDomains, t.Recipients, t.RecipientHostsDomains,
         };
 
-        private static TrafficTotals MailOpsTotals(string log)
+        private static TrafficTotals MailOpsTotals(string log, bool totalsOnly = true)
         {
-            var agg = new TrafficAggregator(new TrafficOptions { ClassifyReasons = false });
+            var agg = new TrafficAggregator(new TrafficOptions { TotalsOnly = totalsOnly, Dimensions = totalsOnly ? new[] { TrafficDimension.Total } : (TrafficDimension[])Enum.GetValues(typeof(TrafficDimension)) });
             using var reader = File.OpenText(log);
             agg.AddLog(new MailLogParser(PflogsummYear(log), TimeZoneInfo.Utc).Read(reader, log));
             return agg.Totals;
