@@ -94,6 +94,7 @@ namespace MailOps.Bench.Traffic
         private readonly string[] _senders;
         private readonly string[] _rcptDomains;
         private readonly string[] _clients;
+        private readonly string[] _recipients;
         private readonly Queue<(long Due, Action Write)> _later = new Queue<(long, Action)>();
         private DateTime _t = new DateTime(2026, 11, 1, 0, 0, 0);
         private long _sec = -1;
@@ -123,6 +124,13 @@ namespace MailOps.Bench.Traffic
             for (var i = 0; i < _rcptDomains.Length; i++)
             {
                 _rcptDomains[i] = i < big.Length ? big[i] : "dom" + i + "." + Tlds[i % Tlds.Length];
+            }
+
+            // the hub's audience: 200,000 addresses (a real log's recipients are many, but not without end)
+            _recipients = new string[200000];
+            for (var i = 0; i < _recipients.Length; i++)
+            {
+                _recipients[i] = "u" + i + "@" + (i % 5 < 3 ? _rcptDomains[i % 10] : _rcptDomains[(int)((i * 7919L) % _rcptDomains.Length)]);
             }
 
             _clients = new string[3000];
@@ -374,8 +382,8 @@ namespace MailOps.Bench.Traffic
 
         private string Rcpt()
         {
-            var d = _rcptDomains[_rnd.Next(10) < 6 ? _rnd.Next(10) : Skewed(_rcptDomains.Length)];
-            return "u" + _rnd.Next(300000) + "@" + (_rnd.Next(50) == 0 ? d.ToUpperInvariant() : d);
+            var r = _recipients[_rnd.Next(_recipients.Length)];
+            return _rnd.Next(50) == 0 ? r.Substring(0, r.IndexOf('@')) + r.Substring(r.IndexOf('@')).ToUpperInvariant() : r;
         }
 
         /// <summary>An index where small ones are much more frequent (a few senders send most mail).</summary>

@@ -153,8 +153,14 @@ namespace MailOps.Core.Logs
         };
 
         private static readonly string[] Statuses = { "sent", "deferred", "bounced", "expired", "undeliverable", "deliverable" };
-        private string _lastStamp = "";
+        private string? _lastStampLine;
+        private int _lastStampStart;
+        private int _lastStampLength;
         private DateTimeOffset _lastTime;
+        private int _dayKey = -1;
+        private DateTime _dayStart;
+        private int _hourOffsetHour = -1;
+        private TimeSpan _hourOffset;
         private string _lastHost = "";
         private string _lastInstance = "postfix";
 
@@ -827,13 +833,185 @@ namespace MailOps.Core.Logs
 
         private bool StampTime(string line, int start, int end, bool iso, out DateTimeOffset time)
         {
+            // lines of the same second have the same stamp: compared in place, nothing cut
             var len = end - start;
-            if (len == _lastStamp.Length && string.CompareOrdinal(line, start, _lastStamp, 0, len) == 0)
+            if (len == _lastStampLength && _lastStampLine != null && string.CompareOrdinal(line, start, _lastStampLine, _lastStampStart, len) == 0)
             {
                 time = _lastTime;
                 return true;
             }
 
+            if (!(iso ? IsoTime(line, start, end, out time) : BsdTime(line, start, len, out time)) && !SlowTime(line, start, end, iso, out time))
+            {
+                return false;
+            }
+
+            _lastStampLine = line;
+            _lastStampStart = start;
+            _lastStampLength = len;
+            _lastTime = time;
+            return true;
+        }
+
+        /// <summary>"Nov 25 09:00:00", "Nov  5 09:00:00", "Nov 05 09:00:00" (15 characters) or "Nov 5 09:00:00" (14).</summary>
+        private bool BsdTime(string line, int start, int len, out DateTimeOffset time)
+        {
+            time = default;
+            var month = Month(line, start);
+            var d = len == 14 ? -1 : 0;
+            var day = len == 14 ? line[start + 4] - '0' : (line[start + 4] == ' ' ? 0 : (line[start + 4] - '0') * 10) + (line[start + 5] - '0');
+            var h = Two(line, start + 7 + d);
+            var mi = Two(line, start + 10 + d);
+            var s = Two(line, start + 13 + d);
+            if (month == 0 || day < 1 || day > 31 || h < 0 || h > 23 || mi < 0 || mi > 59 || s < 0 || s > 60)
+            {
+                return false;
+            }
+
+            var year = _year ?? _now.Year;
+            if (!Day(year, month, day))
+            {
+                return false;
+            }
+
+            time = At(h, mi, Math.Min(s, 59), 0, null);
+            if (_year == null && time > _now.AddDays(2))
+            {
+                // a date of last year (the log has no year): the slow way, once
+                return false;
+            }
+
+            return true;
+        }
+
+        /// <summary>"2026-11-25T09:00:00[.123456](Z|+01:00|+0100|)" read digit by digit; anything else: false.</summary>
+        private bool IsoTime(string line, int start, int end, out DateTimeOffset time)
+        {
+            time = default;
+            if (end - start < 19 || line[start + 4] != '-' || line[start + 7] != '-' || line[start + 13] != ':' || line[start + 16] != ':')
+            {
+                return false;
+            }
+
+            var year = Two(line, start) * 100 + Two(line, start + 2);
+            var month = Two(line, start + 5);
+            var day = Two(line, start + 8);
+            var h = Two(line, start + 11);
+            var mi = Two(line, start + 14);
+            var s = Two(line, start + 17);
+            if (year < 1 || month < 1 || month > 12 || day < 1 || day > 31 || h < 0 || h > 23 || mi < 0 || mi > 59 || s < 0 || s > 60)
+            {
+                return false;
+            }
+
+            var p = start + 19;
+            long fraction = 0;
+            if (p < end && line[p] == '.')
+            {
+                p++;
+                var scale = TimeSpan.TicksPerSecond;
+                while (p < end && IsDigit(line[p]))
+                {
+                    scale /= 10;
+                    fraction += (line[p] - '0') * scale;
+                    p++;
+                }
+            }
+
+            if (p + 1 < end && line[p] == ' ')
+            {
+                p++; // Exim: "2026-11-25 09:00:00 +0100"
+            }
+
+            TimeSpan? offset = null;
+            if (p < end)
+            {
+                if (line[p] == 'Z' && p + 1 == end)
+                {
+                    offset = TimeSpan.Zero;
+                }
+                else if ((line[p] == '+' || line[p] == '-') && (end - p == 6 && line[p + 3] == ':' || end - p == 5))
+                {
+                    var oh = Two(line, p + 1);
+                    var om = Two(line, end - 2);
+                    if (oh < 0 || oh > 14 || om < 0 || om > 59)
+                    {
+                        return false;
+                    }
+
+                    offset = new TimeSpan(line[p] == '-' ? -oh : oh, line[p] == '-' ? -om : om, 0);
+                }
+                else
+                {
+                    return false;
+                }
+            }
+
+            if (!Day(year, month, day))
+            {
+                return false;
+            }
+
+            time = At(h, mi, Math.Min(s, 59), fraction, offset);
+            return true;
+        }
+
+        /// <summary>Sets the day the next times fall on (kept from line to line: a log's lines are mostly of one day).</summary>
+        private bool Day(int year, int month, int day)
+        {
+            var key = (year * 13 + month) * 32 + day;
+            if (key != _dayKey)
+            {
+                if (day > DateTime.DaysInMonth(year, month))
+                {
+                    return false;
+                }
+
+                _dayKey = key;
+                _dayStart = new DateTime(year, month, day, 0, 0, 0, DateTimeKind.Unspecified);
+                _hourOffsetHour = -1;
+            }
+
+            return true;
+        }
+
+        private DateTimeOffset At(int h, int mi, int s, long fraction, TimeSpan? offset)
+        {
+            var ticks = _dayStart.Ticks + ((h * 60L + mi) * 60 + s) * TimeSpan.TicksPerSecond + fraction;
+            if (offset == null)
+            {
+                // the zone's offset, looked up once an hour (zones change offset on the hour)
+                if (h != _hourOffsetHour)
+                {
+                    _hourOffset = _zone.GetUtcOffset(_dayStart.AddHours(h));
+                    _hourOffsetHour = h;
+                }
+
+                offset = _hourOffset;
+            }
+
+            return new DateTimeOffset(ticks, offset.Value);
+        }
+
+        private static int Two(string line, int at) => IsDigit(line[at]) && IsDigit(line[at + 1]) ? (line[at] - '0') * 10 + (line[at + 1] - '0') : -1;
+
+        private static int Month(string line, int at)
+        {
+            for (var i = 0; i < Months.Length; i++)
+            {
+                if (string.CompareOrdinal(line, at, Months[i], 0, 3) == 0)
+                {
+                    return i + 1;
+                }
+            }
+
+            return 0;
+        }
+
+        /// <summary>The general reading of a stamp (what the fast readers leave: other ISO shapes, last year's dates).</summary>
+        private bool SlowTime(string line, int start, int end, bool iso, out DateTimeOffset time)
+        {
+            var len = end - start;
             var stamp = line.Substring(start, len);
             if (iso)
             {
@@ -864,7 +1042,6 @@ namespace MailOps.Core.Logs
                     return false;
                 }
 
-                // "Nov 25 09:00:00", "Nov  5 09:00:00", "Nov 05 09:00:00" (15 characters) or "Nov 5 09:00:00" (14)
                 var d = len == 14 ? -1 : 0;
                 var day = len == 14 ? stamp[4] - '0' : (stamp[4] == ' ' ? 0 : (stamp[4] - '0') * 10) + (stamp[5] - '0');
                 var h = (stamp[7 + d] - '0') * 10 + (stamp[8 + d] - '0');
@@ -884,8 +1061,6 @@ namespace MailOps.Core.Logs
                 }
             }
 
-            _lastStamp = stamp;
-            _lastTime = time;
             return true;
         }
 

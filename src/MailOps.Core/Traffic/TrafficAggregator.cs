@@ -338,10 +338,13 @@ namespace MailOps.Core.Traffic
                     if (r.Recipient != null)
                     {
                         // pflogsumm: the address with its domain lower-cased; the domain is what follows the first '@'
+                        // (a function of the address: looked at once per distinct recipient)
                         var rcpt = LowerDomain(r.Recipient);
-                        Totals.RecipientSet.Add(rcpt);
-                        var at = rcpt.IndexOf('@');
-                        Totals.RecipientDomainSet.Add(at > 0 ? rcpt.Substring(at + 1) : rcpt);
+                        if (Totals.RecipientSet.Add(rcpt))
+                        {
+                            var at = rcpt.IndexOf('@');
+                            Totals.RecipientDomainSet.Add(at > 0 ? rcpt.Substring(at + 1) : rcpt);
+                        }
                     }
 
                     m?.Deferred?.Remove(r.Recipient ?? "");
@@ -542,11 +545,18 @@ namespace MailOps.Core.Traffic
             // "local@" or, without one, the client's domain (the address itself for a message picked up locally)
             var key = sender.Length == 0 ? "from=<>" : LowerDomain(sender);
             var at = key.IndexOf('@');
-            var domain = at > 0 && at < key.Length - 1 ? key.Substring(at + 1) : (m.Client == "pickup" ? key : ClientDomain(m.Client) ?? key);
-
+            var ownDomain = at > 0 && at < key.Length - 1;
             Totals.SenderMessages.TryGetValue(key, out var n);
             Totals.SenderMessages[key] = n + 1;
-            Totals.SendingDomains.Add(domain);
+            if (!ownDomain)
+            {
+                Totals.SendingDomains.Add(m.Client == "pickup" ? key : ClientDomain(m.Client) ?? key);
+            }
+            else if (n == 0)
+            {
+                Totals.SendingDomains.Add(key.Substring(at + 1)); // a function of the address: once per sender
+            }
+
             Totals.BytesReceived += Math.Max(0, size);
         }
 
