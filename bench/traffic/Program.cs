@@ -59,7 +59,7 @@ namespace MailOps.Bench.Traffic
                 var parser = new MailLogParser();
                 using (var reader = new StreamReader(args[1], Encoding.UTF8, true, 1 << 16))
                 {
-                    agg.AddLog(parser.Read(reader, args[1]));
+                    agg.AddLog(reader, parser, args[1]);
                 }
 
                 var t = agg.Totals;
@@ -383,7 +383,8 @@ namespace MailOps.Bench.Traffic
         private string Rcpt()
         {
             var r = _recipients[_rnd.Next(_recipients.Length)];
-            return _rnd.Next(50) == 0 ? r.Substring(0, r.IndexOf('@')) + r.Substring(r.IndexOf('@')).ToUpperInvariant() : r;
+            var at = r.IndexOf('@', StringComparison.Ordinal);
+            return _rnd.Next(50) == 0 ? string.Concat(r.AsSpan(0, at), r.AsSpan(at).ToString().ToUpperInvariant()) : r;
         }
 
         /// <summary>An index where small ones are much more frequent (a few senders send most mail).</summary>

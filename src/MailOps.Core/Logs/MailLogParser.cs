@@ -86,6 +86,31 @@ namespace MailOps.Core.Logs
         private LazySlice _relay;
         private LazySlice _text;
 
+        /// <summary>Makes a used record new again (the traffic aggregator reads a big log into one record).</summary>
+        internal MailLogRecord Reset()
+        {
+            Kind = default;
+            Time = default;
+            Mta = "postfix";
+            Host = null;
+            Instance = null;
+            Daemon = null;
+            QueueId = null;
+            Client = null;
+            Sender = null;
+            Size = -1;
+            RecipientCount = -1;
+            Recipient = null;
+            _relay = default;
+            Status = null;
+            Dsn = null;
+            _text = default;
+            Delay = 0;
+            LineNumber = 0;
+            File = null;
+            return this;
+        }
+
         internal void SetRelay(string line, int start, int length) => _relay = new LazySlice(line, start, length);
 
         internal void SetText(string line, int start, int length) => _text = new LazySlice(line, start, length);
@@ -153,6 +178,7 @@ namespace MailOps.Core.Logs
         };
 
         private static readonly string[] Statuses = { "sent", "deferred", "bounced", "expired", "undeliverable", "deliverable" };
+        private MailLogRecord? _reuse;
         private string? _lastStampLine;
         private int _lastStampStart;
         private int _lastStampLength;
@@ -200,8 +226,12 @@ namespace MailOps.Core.Logs
         }
 
         /// <summary>The record of one line, or null when the line says nothing about traffic.</summary>
-        public MailLogRecord? Parse(string line)
+        public MailLogRecord? Parse(string line) => Parse(line, null);
+
+        /// <summary>The record of one line, written into <paramref name="reuse"/> when given (then valid until the next call).</summary>
+        internal MailLogRecord? Parse(string line, MailLogRecord? reuse)
         {
+            _reuse = reuse;
             if (line == null || line.Length < 20)
             {
                 return null;
@@ -318,7 +348,8 @@ namespace MailOps.Core.Logs
 
             var daemon = Intern(line, lastSlash + 1, progEnd - lastSlash - 1, Daemons);
             var qid = hasQid ? line.Substring(msg, qidEnd - msg) : null;
-            var r = new MailLogRecord { Time = time, Mta = "postfix" };
+            var r = NewRecord();
+            r.Time = time;
             r.Daemon = daemon;
             r.QueueId = qid;
             if (Starts(line, body, "reject: ") || Starts(line, body, "milter-reject: "))
@@ -430,6 +461,8 @@ namespace MailOps.Core.Logs
             r.Instance = _lastInstance;
             return r;
         }
+
+        private MailLogRecord NewRecord() => _reuse?.Reset() ?? new MailLogRecord();
 
         private static bool Same(string line, int start, int length, string value) =>
             value.Length == length && string.CompareOrdinal(line, start, value, 0, length) == 0;
@@ -653,7 +686,10 @@ namespace MailOps.Core.Logs
                 return null;
             }
 
-            var r = new MailLogRecord { Time = time, Mta = "exim", Instance = "exim" };
+            var r = NewRecord();
+            r.Time = time;
+            r.Mta = "exim";
+            r.Instance = "exim";
             var idEnd = line.IndexOf(' ', p);
             if (idEnd < 0)
             {
