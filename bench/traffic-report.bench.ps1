@@ -92,6 +92,19 @@ try {
     }
     Write-Host ('{0}: {1:0.0} s ({2:0} MB/s), peak memory {3:0} MB' -f $what, $mo.Seconds, ($size / 1MB / $mo.Seconds), $mo.PeakMB)
 
+    # flat memory: the same run on the first tenth of the log
+    $lines = [int64](& wc -l $Log).Split(' ')[0]
+    & sh -c "head -n $([int64]($lines / 10)) '$Log' > '$scratch/tenth'"
+    if ($UseCmdlet) {
+        & /usr/bin/time -f 'TIME %e %M' -o "$scratch/tenth.time" $exe @prefix -NoProfile -NonInteractive -Command ($script -replace [regex]::Escape("'$Log'"), "'$scratch/tenth'") > "$scratch/tenth.out" 2>&1
+    }
+    else {
+        & /usr/bin/time -f 'TIME %e %M' -o "$scratch/tenth.time" dotnet $bench totals "$scratch/tenth" > "$scratch/tenth.out" 2>&1
+    }
+    $tenth = Read-Time "$scratch/tenth.time"
+    Remove-Item "$scratch/tenth"
+    Write-Host ('MailOps peak memory on the first tenth of the log ({0:0} MB): {1:0} MB; on all of it: {2:0} MB' -f ($size / 10MB), $tenth.PeakMB, $mo.PeakMB)
+
     # 3. the same totals? (pflogsumm prints k above 512k and m above 512m, truncated)
     $diff = @()
     foreach ($k in $pfTotals.Keys) {
