@@ -20,6 +20,7 @@ namespace MailOps.Core.Tests.Traffic
     public sealed class PflogsummAgreementTests : IDisposable
     {
         private static readonly Regex Program = new Regex(@"^(?<head>(?:[A-Z][a-z]{2} {1,2}\d{1,2} \d\d:\d\d:\d\d|\d{4}-\d\d-\d\dT\S+) \S+ )(?<prog>[^\s\[:]+)(?<rest>.*)$", RegexOptions.CultureInvariant);
+        private static readonly Regex TlsField = new Regex(@", tls=[^,]*(?=, (?:dsn|status)=)", RegexOptions.CultureInvariant);
         private static readonly Regex SmtpdMilterReject = new Regex(@"^\[\d+\]: \w+: milter-reject: ", RegexOptions.CultureInvariant);
         private readonly ITestOutputHelper _output;
         private readonly string _dir;
@@ -70,6 +71,42 @@ namespace MailOps.Core.Tests.Traffic
         {
             var (_, t) = AssertAgreement(Corpora.Find("postfix-logs/fail2ban/fail2ban/tests/files/logs/postfix")!);
             Assert.True(t.Rejected >= 20, $"only {t.Rejected} rejections read");
+        }
+
+        /// <summary>
+        /// The postfix-grok-patterns cases (one message each, from a dozen daemons) as one log: each case's message
+        /// behind a syslog prefix naming the daemon its pattern is for.
+        /// </summary>
+        [PflogsummFact("postfix-logs/postfix-grok-patterns/test")]
+        public void GrokCasesAsALogAgree()
+        {
+            var lines = new List<string>();
+            var second = 0;
+            foreach (var file in Directory.GetFiles(Corpora.Find("postfix-logs/postfix-grok-patterns/test")!, "*.yaml").OrderBy(f => f, StringComparer.Ordinal))
+            {
+                var yaml = new YamlDotNet.RepresentationModel.YamlStream();
+                using (var r = new StreamReader(file))
+                {
+                    yaml.Load(r);
+                }
+
+                var root = (YamlDotNet.RepresentationModel.YamlMappingNode)yaml.Documents[0].RootNode;
+                var pattern = ((YamlDotNet.RepresentationModel.YamlScalarNode)root.Children[new YamlDotNet.RepresentationModel.YamlScalarNode("pattern")]).Value!;
+                var data = ((YamlDotNet.RepresentationModel.YamlScalarNode)root.Children[new YamlDotNet.RepresentationModel.YamlScalarNode("data")]).Value!;
+                var name = Regex.Match(pattern, @"POSTFIX_([A-Z_]+)\}").Groups[1].Value;
+                if (name is "TLS_FEATURES" or "COMMAND_COUNTER_DATA" or "DELAYS" or "SCRIPT" or "")
+                {
+                    continue; // fragments of lines, not a daemon's message
+                }
+
+                var daemon = name.ToLowerInvariant().Replace('_', '-');
+                second++;
+                lines.Add($"Nov 20 10:{second / 60:00}:{second % 60:00} mx postfix/{daemon}[{1000 + second}]: {data}");
+            }
+
+            Assert.True(lines.Count > 150, $"{lines.Count} grok cases");
+            var (p, t) = AssertAgreement(Write(lines.ToArray()));
+            Assert.True(t.Rejected + t.Delivered + t.Deferrals + t.Bounced + t.Received > 20, t.ToString());
         }
 
         /// <summary>The generated log with every hard case, against pflogsumm and against what the generator wrote.</summary>
@@ -148,6 +185,21 @@ namespace MailOps.Core.Tests.Traffic
             var named = Pflogsumm.Run(path, "--syslog-name=postfix-secondary");
             Assert.Equal(1, named["received"].Value);
             Assert.Equal(2, named["delivered"].Value);
+        }
+
+        /// <summary>Documented difference 5: pflogsumm 1.1.5 skips deliveries with the tls= field of newer Postfix versions.</summary>
+        [PflogsummFact]
+        public void DeliveriesWithATlsFieldAreCountedByMailOpsOnly()
+        {
+            var path = Write(
+                "Nov 20 10:00:01 mx1 postfix/smtp[1]: 7EE668039: to=<user@example.com>, relay=mail.example.com[1.2.3.4]:25, delay=3.6, delays=0.08/0.02/0.85/0.14, tls=dane, dsn=2.1.5, status=sent (250 2.0.0 Ok: queued as 153053D)",
+                "Nov 20 10:00:02 mx1 postfix/smtp[1]: 7EE668039: to=<other@example.com>, relay=mail.example.com[1.2.3.4]:25, delay=3.6, delays=0.08/0.02/0.85/0.14, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as 153053E)");
+            var t = MailOpsTotals(path);
+            Assert.Equal(2, t.Delivered);
+            Assert.Equal(2, t.Recipients);
+            var p = Pflogsumm.Run(path);
+            Assert.Equal(1, p["delivered"].Value);
+            Assert.Equal(1, p["recipients"].Value);
         }
 
         /// <summary>Documented difference 2: a milter's refusal logged by smtpd is a rejection pflogsumm does not count.</summary>
@@ -387,8 +439,12 @@ namespace MailOps.Core.Tests.Traffic
             return parts[0] != "postfix" || parts.Length > 3 || (parts.Length == 3 && parts[1] != "smtps" && parts[1] != "submission");
         }
 
-        private static string Visible(string line) =>
-            Hidden(line) && Program.Match(line) is var m ? m.Groups["head"].Value + "postfix/" + Daemon(m.Groups["prog"].Value) + m.Groups["rest"].Value : line;
+        /// <summary>The line as pflogsumm can read it: another syslog name made postfix/, a tls= field dropped.</summary>
+        private static string Visible(string line)
+        {
+            line = TlsField.Replace(line, "");
+            return Hidden(line) && Program.Match(line) is var m ? m.Groups["head"].Value + "postfix/" + Daemon(m.Groups["prog"].Value) + m.Groups["rest"].Value : line;
+        }
 
         private string Write(params string[] lines)
         {
