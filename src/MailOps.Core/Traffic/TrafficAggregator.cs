@@ -108,6 +108,7 @@ namespace MailOps.Core.Traffic
             // (reading on a second thread was tried: on two busy cores it gained nothing, and the lines it handed over
             // outlived the youngest generation)
             var record = new MailLogRecord();
+            var unreadable = parser.UnreadableLines;
             long lineNumber = 0;
             string? line;
             while ((line = reader.ReadLine()) != null)
@@ -126,6 +127,8 @@ namespace MailOps.Core.Traffic
                     Add(r);
                 }
             }
+
+            Totals.UnreadableLines += parser.UnreadableLines - unreadable;
         }
 
         /// <summary>Adds one log record.</summary>

@@ -161,6 +161,11 @@ namespace MailOps.Core.Tests.Traffic
             var (p, t) = AssertAgreement(path);
             Assert.Equal(4, p["rejected"].Value);
             Assert.Equal(1, t.Discarded);
+            Assert.Equal(0, t.UnreadableLines);
+
+            // a delivery line cut short is unreadable, and said so
+            var broken = Write("Nov 20 10:00:01 mx1 postfix/smtp[1]: 7EE668039: to=<user@example.com>, relay=mail.example.com[1.2.3.4]:25, delay=3.6");
+            Assert.Equal(1, MailOpsTotals(broken).UnreadableLines);
         }
 
         /// <summary>Documented difference 1: pflogsumm reads one syslog name and only the smtps/ and submission/ services.</summary>
