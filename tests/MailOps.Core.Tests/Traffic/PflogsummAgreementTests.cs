@@ -142,8 +142,12 @@ namespace MailOps.Core.Tests.Traffic
         {
             foreach (var log in PflogsummLabFactAttribute.Logs())
             {
-                _output.WriteLine($"lab log {log} ({new FileInfo(log).Length} bytes)");
-                AssertAgreement(log);
+                // a snapshot: a running lab may still be writing to its log
+                var copy = Path.Combine(_dir, Path.GetFileName(Path.GetDirectoryName(Path.GetDirectoryName(log))!) + ".maillog");
+                File.Copy(log, copy);
+                _output.WriteLine($"lab log {log} ({new FileInfo(copy).Length} bytes)");
+                var (_, t) = AssertAgreement(copy);
+                Assert.True(t.Received > 0, $"{log}: no mail received");
             }
         }
 
