@@ -63,7 +63,9 @@ namespace MailOps.Core.Traffic
         private readonly Dictionary<string, MessageState> _messages = new Dictionary<string, MessageState>(StringComparer.Ordinal);
         private readonly Dictionary<string, string> _reasonCache = new Dictionary<string, string>(StringComparer.Ordinal);
         private readonly Dictionary<string, HashSet<string>> _deferredByRelay = new Dictionary<string, HashSet<string>>(StringComparer.Ordinal);
-        private readonly HashSet<string> _deferredQids = new HashSet<string>(StringComparer.Ordinal);
+        // queue id -> time of its last deferral (a message counts once as deferred)
+        private DateTimeOffset _nextSweep = DateTimeOffset.MinValue;
+        private readonly Dictionary<string, DateTimeOffset> _deferredQids = new Dictionary<string, DateTimeOffset>(StringComparer.Ordinal);
         private int _deferredQueue;
         private readonly TrafficRow?[] _scratch = new TrafficRow?[7];
 
@@ -78,6 +80,9 @@ namespace MailOps.Core.Traffic
         }
 
         public TrafficTotals Totals { get; } = new TrafficTotals();
+
+        /// <summary>Messages whose state is kept (queued: received or deferred, not yet removed); for the tests of flat memory.</summary>
+        internal int PendingMessages => _messages.Count + _deferredQids.Count;
 
         /// <summary>The rows so far, in time order, then dimension, then most messages first.</summary>
         public IReadOnlyList<TrafficRow> Rows =>
@@ -140,6 +145,12 @@ namespace MailOps.Core.Traffic
             }
 
             Totals.Lines++;
+            if (r.Time > _nextSweep)
+            {
+                Sweep(r.Time);
+                _nextSweep = r.Time.AddHours(1);
+            }
+
             if ((_options.Since.HasValue && r.Time < _options.Since.Value) || (_options.Until.HasValue && r.Time >= _options.Until.Value))
             {
                 if (r.Kind == MailLogRecordKind.Removed && r.QueueId != null)
@@ -267,6 +278,7 @@ namespace MailOps.Core.Traffic
                     var flow = _options.Flows?.Match(sender, client);
                     Select(r.Time, sender, client, r.Recipient, relay, flow);
                     var reason = Reason(r.Text, r.Dsn);
+                    Refused(r);
                     if (r.Kind == MailLogRecordKind.Rejected)
                     {
                         Totals.Rejected++;
@@ -348,9 +360,11 @@ namespace MailOps.Core.Traffic
                     break;
                 case MailLogRecordKind.Rejected:
                     Totals.Rejected++;
+                    Refused(r);
                     break;
                 case MailLogRecordKind.Discarded:
                     Totals.Discarded++;
+                    Refused(r);
                     break;
                 case MailLogRecordKind.Removed:
                     if (r.QueueId != null)
@@ -360,6 +374,55 @@ namespace MailOps.Core.Traffic
                     }
 
                     break;
+            }
+        }
+
+        /// <summary>
+        /// A message cleanup refuses or discards (header, body, end of message) never reaches the queue: no "removed"
+        /// follows. (smtpd's refusals with a queue id are of one recipient; the message may go on with the others.)
+        /// </summary>
+        private void Refused(MailLogRecord r)
+        {
+            if (r.QueueId != null && r.Daemon == "cleanup")
+            {
+                _messages.Remove(r.QueueId);
+                _deferredQids.Remove(r.QueueId);
+            }
+        }
+
+        /// <summary>
+        /// Drops what a log never closes: a message received but never handed to the queue manager a day later (a
+        /// session that broke off), and any message or deferral not heard of for seven days (Postfix gives up after
+        /// five by default). Run once an hour of log time: memory stays flat however long the log.
+        /// </summary>
+        private void Sweep(DateTimeOffset now)
+        {
+            List<string>? old = null;
+            var day = now.AddDays(-1);
+            var week = now.AddDays(-7);
+            foreach (var m in _messages)
+            {
+                if (m.Value.Seen < week || (!m.Value.Counted && m.Value.Seen < day))
+                {
+                    (old ??= new List<string>()).Add(m.Key);
+                }
+            }
+
+            foreach (var d in _deferredQids)
+            {
+                if (d.Value < week && !_messages.ContainsKey(d.Key))
+                {
+                    (old ??= new List<string>()).Add(d.Key);
+                }
+            }
+
+            if (old != null)
+            {
+                foreach (var qid in old)
+                {
+                    _messages.Remove(qid);
+                    _deferredQids.Remove(qid);
+                }
             }
         }
 
@@ -394,9 +457,19 @@ namespace MailOps.Core.Traffic
                     break;
                 case "deferred":
                     Totals.Deferrals++;
-                    if (r.QueueId != null && _deferredQids.Add(r.QueueId))
+                    if (r.QueueId != null)
                     {
-                        Totals.Deferred++;
+                        if (!_deferredQids.ContainsKey(r.QueueId))
+                        {
+                            Totals.Deferred++;
+                        }
+
+                        _deferredQids[r.QueueId] = r.Time;
+                    }
+
+                    if (m != null)
+                    {
+                        m.Seen = r.Time;
                     }
 
                     if (m != null && r.Recipient != null)
@@ -613,6 +686,7 @@ namespace MailOps.Core.Traffic
                 _messages[qid] = m = new MessageState();
             }
 
+            m.Seen = r.Time;
             if (r.Kind == MailLogRecordKind.Received)
             {
                 m.Client = r.Client;
@@ -940,6 +1014,9 @@ namespace MailOps.Core.Traffic
             public long Size;
             public HashSet<string>? Deferred;
             public HashSet<string>? SeenRecipients;
+
+            /// <summary>The time of the message's last line that named its sender, client or a deferral.</summary>
+            public DateTimeOffset Seen;
         }
 
         private readonly struct RowKey : IEquatable<RowKey>
