@@ -27,6 +27,8 @@ $script:Packages = [ordered]@{
     'postgresql'         = { @(Get-ChildItem /usr/lib/postgresql/*/bin/initdb -ErrorAction SilentlyContinue).Count -gt 0 }
     # an independent DKIM verifier (dkimpy) for the mail the send engine signs
     'python3-dkim'       = { & /usr/bin/python3 -c 'import dkim' 2>$null; $LASTEXITCODE -eq 0 }
+    # the reference the traffic totals are checked against (issue 7)
+    'pflogsumm'          = { Test-Path /usr/sbin/pflogsumm }
 }
 
 function Install-MailLabPackage {

@@ -64,14 +64,95 @@ namespace MailOps.Core.Logs
         /// <summary>Recipients of the message (Postfix nrcpt), or -1.</summary>
         public int RecipientCount { get; internal set; } = -1;
         public string? Recipient { get; internal set; }
-        public string? Relay { get; internal set; }
+
+        public string? Relay
+        {
+            get => _relay.Value;
+            internal set => _relay = new LazySlice(value);
+        }
 
         /// <summary>sent, deferred, bounced (Delivery); "forwarded" for a Postfix sent line that only forwarded.</summary>
         public string? Status { get; internal set; }
         public string? Dsn { get; internal set; }
 
         /// <summary>The reply or reason text (in brackets on Postfix lines).</summary>
-        public string? Text { get; internal set; }
+        public string? Text
+        {
+            get => _text.Value;
+            internal set => _text = new LazySlice(value);
+        }
+
+        // Cut from the line only when asked for: the traffic report reads millions of lines and never asks for most.
+        private LazySlice _relay;
+        private LazySlice _text;
+
+        /// <summary>Makes a used record new again (the traffic aggregator reads a big log into one record).</summary>
+        internal MailLogRecord Reset()
+        {
+            Kind = default;
+            Time = default;
+            Mta = "postfix";
+            Host = null;
+            Instance = null;
+            Daemon = null;
+            QueueId = null;
+            Client = null;
+            Sender = null;
+            Size = -1;
+            RecipientCount = -1;
+            Recipient = null;
+            _relay = default;
+            Status = null;
+            Dsn = null;
+            _text = default;
+            Delay = 0;
+            LineNumber = 0;
+            File = null;
+            return this;
+        }
+
+        internal void SetRelay(string line, int start, int length) => _relay = new LazySlice(line, start, length);
+
+        internal void SetText(string line, int start, int length) => _text = new LazySlice(line, start, length);
+
+        /// <summary>A substring of a line, cut on first use.</summary>
+        private struct LazySlice
+        {
+            private string? _value;
+            private string? _line;
+            private int _start;
+            private int _length;
+
+            public LazySlice(string? value)
+            {
+                _value = value;
+                _line = null;
+                _start = 0;
+                _length = 0;
+            }
+
+            public LazySlice(string line, int start, int length)
+            {
+                _value = null;
+                _line = line;
+                _start = start;
+                _length = length;
+            }
+
+            public string? Value
+            {
+                get
+                {
+                    if (_line != null)
+                    {
+                        _value = _line.Substring(_start, _length);
+                        _line = null;
+                    }
+
+                    return _value;
+                }
+            }
+        }
         public double Delay { get; internal set; }
         public long LineNumber { get; internal set; }
         public string? File { get; internal set; }
@@ -90,8 +171,24 @@ namespace MailOps.Core.Logs
         private readonly int? _year;
         private readonly TimeZoneInfo _zone;
         private readonly DateTimeOffset _now;
-        private string _lastStamp = "";
+        private static readonly string[] Daemons =
+        {
+            "smtpd", "qmgr", "smtp", "cleanup", "pickup", "local", "virtual", "lmtp", "bounce", "postscreen", "error", "pipe",
+            "discard", "retry", "sendmail", "postdrop", "postsuper", "trivial-rewrite",
+        };
+
+        private static readonly string[] Statuses = { "sent", "deferred", "bounced", "expired", "undeliverable", "deliverable" };
+        private MailLogRecord? _reuse;
+        private string? _lastStampLine;
+        private int _lastStampStart;
+        private int _lastStampLength;
         private DateTimeOffset _lastTime;
+        private int _dayKey = -1;
+        private DateTime _dayStart;
+        private int _hourOffsetHour = -1;
+        private TimeSpan _hourOffset;
+        private string _lastHost = "";
+        private string _lastInstance = "postfix";
 
         /// <param name="year">The year of BSD-syslog dates (null: guess from today).</param>
         /// <param name="zone">The time zone of dates that carry none (null: local time).</param>
@@ -129,8 +226,12 @@ namespace MailOps.Core.Logs
         }
 
         /// <summary>The record of one line, or null when the line says nothing about traffic.</summary>
-        public MailLogRecord? Parse(string line)
+        public MailLogRecord? Parse(string line) => Parse(line, null);
+
+        /// <summary>The record of one line, written into <paramref name="reuse"/> when given (then valid until the next call).</summary>
+        internal MailLogRecord? Parse(string line, MailLogRecord? reuse)
         {
+            _reuse = reuse;
             if (line == null || line.Length < 20)
             {
                 return null;
@@ -163,13 +264,23 @@ namespace MailOps.Core.Logs
             }
             else if (line[3] == ' ' && line[6] == ' ' && line[9] == ':' && line[12] == ':' && line[15] == ' ')
             {
-                // BSD: "Nov 25 09:00:00 host prog[pid]: msg" (day padded with a space)
+                // BSD: "Nov 25 09:00:00 host prog[pid]: msg" (day padded with a space or a zero)
                 if (!StampTime(line, 0, 15, false, out time))
                 {
                     return null;
                 }
 
                 pos = 16;
+            }
+            else if (line[3] == ' ' && IsDigit(line[4]) && line[5] == ' ' && line[8] == ':' && line[11] == ':' && line[14] == ' ')
+            {
+                // BSD with an unpadded day: "Mar 7 02:09:33 host prog[pid]: msg" (some syslog daemons; pflogsumm reads it)
+                if (!StampTime(line, 0, 14, false, out time))
+                {
+                    return null;
+                }
+
+                pos = 15;
             }
             else
             {
@@ -204,25 +315,42 @@ namespace MailOps.Core.Logs
             }
 
             var lastSlash = line.LastIndexOf('/', progEnd - 1, progEnd - progStart);
-            var daemon = line.Substring(lastSlash + 1, progEnd - lastSlash - 1);
             var msg = colon + 2;
-            var r = new MailLogRecord { Time = time, Mta = "postfix" };
-            r.Daemon = daemon;
 
             // queue id: "3F1A2B4C5D: " (hex) or long ids; NOQUEUE
-            var qidEnd = line.IndexOf(": ", msg, StringComparison.Ordinal);
-            string? qid = null;
-            var body = msg;
-            if (qidEnd > msg && qidEnd - msg <= 20 && IsQueueId(line, msg, qidEnd))
+            var qidEnd = msg;
+            while (qidEnd < line.Length && qidEnd - msg <= 20 && IsAlnum(line[qidEnd]))
             {
-                qid = line.Substring(msg, qidEnd - msg);
-                body = qidEnd + 2;
-            }
-            else if (qidEnd > msg && string.CompareOrdinal(line, msg, "NOQUEUE", 0, 7) == 0)
-            {
-                body = qidEnd + 2;
+                qidEnd++;
             }
 
+            var hasQid = false;
+            var body = msg;
+            if (qidEnd + 1 < line.Length && line[qidEnd] == ':' && line[qidEnd + 1] == ' ' && qidEnd - msg <= 20)
+            {
+                if (IsQueueId(line, msg, qidEnd))
+                {
+                    hasQid = true;
+                    body = qidEnd + 2;
+                }
+                else if (qidEnd - msg == 7 && string.CompareOrdinal(line, msg, "NOQUEUE", 0, 7) == 0)
+                {
+                    body = qidEnd + 2;
+                }
+            }
+
+            // most lines (connect, disconnect, TLS, message-id, statistics, warnings) say nothing about traffic:
+            // leave them before anything is allocated
+            if (!IsTrafficBody(line, body, hasQid))
+            {
+                return null;
+            }
+
+            var daemon = Intern(line, lastSlash + 1, progEnd - lastSlash - 1, Daemons);
+            var qid = hasQid ? line.Substring(msg, qidEnd - msg) : null;
+            var r = NewRecord();
+            r.Time = time;
+            r.Daemon = daemon;
             r.QueueId = qid;
             if (Starts(line, body, "reject: ") || Starts(line, body, "milter-reject: "))
             {
@@ -316,12 +444,73 @@ namespace MailOps.Core.Logs
             return null;
         }
 
-        private static MailLogRecord Finish(MailLogRecord r, string line, int hostEnd, int hostStart, int progStart, int slash)
+        private MailLogRecord Finish(MailLogRecord r, string line, int hostEnd, int hostStart, int progStart, int slash)
         {
-            r.Host = line.Substring(hostStart, hostEnd - hostStart);
-            r.Instance = line.Substring(progStart, slash - progStart);
+            // a log has few hosts and instances: the last ones are kept rather than cut again from every line
+            if (!Same(line, hostStart, hostEnd - hostStart, _lastHost))
+            {
+                _lastHost = line.Substring(hostStart, hostEnd - hostStart);
+            }
+
+            if (!Same(line, progStart, slash - progStart, _lastInstance))
+            {
+                _lastInstance = line.Substring(progStart, slash - progStart);
+            }
+
+            r.Host = _lastHost;
+            r.Instance = _lastInstance;
             return r;
         }
+
+        private MailLogRecord NewRecord() => _reuse?.Reset() ?? new MailLogRecord();
+
+        private static bool Same(string line, int start, int length, string value) =>
+            value.Length == length && string.CompareOrdinal(line, start, value, 0, length) == 0;
+
+        private static string Intern(string line, int start, int length, string[] known)
+        {
+            foreach (var k in known)
+            {
+                if (Same(line, start, length, k))
+                {
+                    return k;
+                }
+            }
+
+            return line.Substring(start, length);
+        }
+
+        private static bool IsTrafficBody(string line, int body, bool hasQid)
+        {
+            if (body >= line.Length)
+            {
+                return false;
+            }
+
+            switch (line[body])
+            {
+                case 'r':
+                    return Starts(line, body, "reject: ") || (hasQid && Starts(line, body, "removed"));
+                case 'm':
+                    return Starts(line, body, "milter-reject: ");
+                case 'd':
+                    return Starts(line, body, "discard: ");
+                case 'c':
+                    return hasQid && Starts(line, body, "client=");
+                case 'f':
+                    return hasQid && Starts(line, body, "from=<");
+                case 't':
+                    return hasQid && Starts(line, body, "to=<");
+                case 'u':
+                    return hasQid && Starts(line, body, "uid=");
+                case 's':
+                    return hasQid && Starts(line, body, "sender=");
+                default:
+                    return false;
+            }
+        }
+
+        private static bool IsAlnum(char c) => (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
 
         private bool FillDelivery(string line, int body, MailLogRecord r)
         {
@@ -342,7 +531,7 @@ namespace MailOps.Core.Logs
             }
 
             var relayEnd = line.IndexOf(',', relay);
-            r.Relay = line.Substring(relay + 7, (relayEnd < 0 ? status : relayEnd) - relay - 7);
+            r.SetRelay(line, relay + 7, (relayEnd < 0 ? status : relayEnd) - relay - 7);
             var delay = line.IndexOf(" delay=", close, StringComparison.Ordinal);
             if (delay > 0)
             {
@@ -363,8 +552,17 @@ namespace MailOps.Core.Logs
                 se++;
             }
 
-            var st = line.Substring(s, se - s);
-            if (st != "sent" && st != "deferred" && st != "bounced" && st != "expired" && st != "undeliverable" && st != "deliverable")
+            string? st = null;
+            foreach (var known in Statuses)
+            {
+                if (Same(line, s, se - s, known))
+                {
+                    st = known;
+                    break;
+                }
+            }
+
+            if (st == null)
             {
                 UnreadableLines++;
                 return false;
@@ -378,12 +576,11 @@ namespace MailOps.Core.Logs
             var paren = line.IndexOf(" (", se, StringComparison.Ordinal);
             if (paren >= 0 && line[line.Length - 1] == ')')
             {
-                r.Text = line.Substring(paren + 2, line.Length - paren - 3);
-            }
-
-            if (st == "sent" && r.Text != null && r.Text.IndexOf("forwarded as ", StringComparison.Ordinal) >= 0)
-            {
-                st = "forwarded";
+                r.SetText(line, paren + 2, line.Length - paren - 3);
+                if (st == "sent" && line.IndexOf("forwarded as ", paren + 2, StringComparison.Ordinal) >= 0)
+                {
+                    st = "forwarded";
+                }
             }
 
             r.Status = st;
@@ -489,7 +686,10 @@ namespace MailOps.Core.Logs
                 return null;
             }
 
-            var r = new MailLogRecord { Time = time, Mta = "exim", Instance = "exim" };
+            var r = NewRecord();
+            r.Time = time;
+            r.Mta = "exim";
+            r.Instance = "exim";
             var idEnd = line.IndexOf(' ', p);
             if (idEnd < 0)
             {
@@ -650,6 +850,9 @@ namespace MailOps.Core.Logs
                 return false;
             }
 
+            // hex ids are upper case, long ids mix digits and both cases: a word in lower case ("reject: ", "warning: ",
+            // "discard: " right after the program) is not a queue id
+            var lowerOnly = true;
             for (var i = start; i < end; i++)
             {
                 var c = line[i];
@@ -657,20 +860,194 @@ namespace MailOps.Core.Logs
                 {
                     return false;
                 }
+
+                lowerOnly &= c >= 'a' && c <= 'z';
             }
 
-            return string.CompareOrdinal(line, start, "NOQUEUE", 0, 7) != 0 || end - start != 7;
+            return !lowerOnly && (string.CompareOrdinal(line, start, "NOQUEUE", 0, 7) != 0 || end - start != 7);
         }
 
         private bool StampTime(string line, int start, int end, bool iso, out DateTimeOffset time)
         {
+            // lines of the same second have the same stamp: compared in place, nothing cut
             var len = end - start;
-            if (len == _lastStamp.Length && string.CompareOrdinal(line, start, _lastStamp, 0, len) == 0)
+            if (len == _lastStampLength && _lastStampLine != null && string.CompareOrdinal(line, start, _lastStampLine, _lastStampStart, len) == 0)
             {
                 time = _lastTime;
                 return true;
             }
 
+            if (!(iso ? IsoTime(line, start, end, out time) : BsdTime(line, start, len, out time)) && !SlowTime(line, start, end, iso, out time))
+            {
+                return false;
+            }
+
+            _lastStampLine = line;
+            _lastStampStart = start;
+            _lastStampLength = len;
+            _lastTime = time;
+            return true;
+        }
+
+        /// <summary>"Nov 25 09:00:00", "Nov  5 09:00:00", "Nov 05 09:00:00" (15 characters) or "Nov 5 09:00:00" (14).</summary>
+        private bool BsdTime(string line, int start, int len, out DateTimeOffset time)
+        {
+            time = default;
+            var month = Month(line, start);
+            var d = len == 14 ? -1 : 0;
+            var day = len == 14 ? line[start + 4] - '0' : (line[start + 4] == ' ' ? 0 : (line[start + 4] - '0') * 10) + (line[start + 5] - '0');
+            var h = Two(line, start + 7 + d);
+            var mi = Two(line, start + 10 + d);
+            var s = Two(line, start + 13 + d);
+            if (month == 0 || day < 1 || day > 31 || h < 0 || h > 23 || mi < 0 || mi > 59 || s < 0 || s > 60)
+            {
+                return false;
+            }
+
+            var year = _year ?? _now.Year;
+            if (!Day(year, month, day))
+            {
+                return false;
+            }
+
+            time = At(h, mi, Math.Min(s, 59), 0, null);
+            if (_year == null && time > _now.AddDays(2))
+            {
+                // a date of last year (the log has no year): the slow way, once
+                return false;
+            }
+
+            return true;
+        }
+
+        /// <summary>"2026-11-25T09:00:00[.123456](Z|+01:00|+0100|)" read digit by digit; anything else: false.</summary>
+        private bool IsoTime(string line, int start, int end, out DateTimeOffset time)
+        {
+            time = default;
+            if (end - start < 19 || line[start + 4] != '-' || line[start + 7] != '-' || line[start + 13] != ':' || line[start + 16] != ':')
+            {
+                return false;
+            }
+
+            var year = Two(line, start) * 100 + Two(line, start + 2);
+            var month = Two(line, start + 5);
+            var day = Two(line, start + 8);
+            var h = Two(line, start + 11);
+            var mi = Two(line, start + 14);
+            var s = Two(line, start + 17);
+            if (year < 1 || month < 1 || month > 12 || day < 1 || day > 31 || h < 0 || h > 23 || mi < 0 || mi > 59 || s < 0 || s > 60)
+            {
+                return false;
+            }
+
+            var p = start + 19;
+            long fraction = 0;
+            if (p < end && line[p] == '.')
+            {
+                p++;
+                var scale = TimeSpan.TicksPerSecond;
+                while (p < end && IsDigit(line[p]))
+                {
+                    scale /= 10;
+                    fraction += (line[p] - '0') * scale;
+                    p++;
+                }
+            }
+
+            if (p + 1 < end && line[p] == ' ')
+            {
+                p++; // Exim: "2026-11-25 09:00:00 +0100"
+            }
+
+            TimeSpan? offset = null;
+            if (p < end)
+            {
+                if (line[p] == 'Z' && p + 1 == end)
+                {
+                    offset = TimeSpan.Zero;
+                }
+                else if ((line[p] == '+' || line[p] == '-') && (end - p == 6 && line[p + 3] == ':' || end - p == 5))
+                {
+                    var oh = Two(line, p + 1);
+                    var om = Two(line, end - 2);
+                    if (oh < 0 || oh > 14 || om < 0 || om > 59)
+                    {
+                        return false;
+                    }
+
+                    offset = new TimeSpan(line[p] == '-' ? -oh : oh, line[p] == '-' ? -om : om, 0);
+                }
+                else
+                {
+                    return false;
+                }
+            }
+
+            if (!Day(year, month, day))
+            {
+                return false;
+            }
+
+            time = At(h, mi, Math.Min(s, 59), fraction, offset);
+            return true;
+        }
+
+        /// <summary>Sets the day the next times fall on (kept from line to line: a log's lines are mostly of one day).</summary>
+        private bool Day(int year, int month, int day)
+        {
+            var key = (year * 13 + month) * 32 + day;
+            if (key != _dayKey)
+            {
+                if (day > DateTime.DaysInMonth(year, month))
+                {
+                    return false;
+                }
+
+                _dayKey = key;
+                _dayStart = new DateTime(year, month, day, 0, 0, 0, DateTimeKind.Unspecified);
+                _hourOffsetHour = -1;
+            }
+
+            return true;
+        }
+
+        private DateTimeOffset At(int h, int mi, int s, long fraction, TimeSpan? offset)
+        {
+            var ticks = _dayStart.Ticks + ((h * 60L + mi) * 60 + s) * TimeSpan.TicksPerSecond + fraction;
+            if (offset == null)
+            {
+                // the zone's offset, looked up once an hour (zones change offset on the hour)
+                if (h != _hourOffsetHour)
+                {
+                    _hourOffset = _zone.GetUtcOffset(_dayStart.AddHours(h));
+                    _hourOffsetHour = h;
+                }
+
+                offset = _hourOffset;
+            }
+
+            return new DateTimeOffset(ticks, offset.Value);
+        }
+
+        private static int Two(string line, int at) => IsDigit(line[at]) && IsDigit(line[at + 1]) ? (line[at] - '0') * 10 + (line[at + 1] - '0') : -1;
+
+        private static int Month(string line, int at)
+        {
+            for (var i = 0; i < Months.Length; i++)
+            {
+                if (string.CompareOrdinal(line, at, Months[i], 0, 3) == 0)
+                {
+                    return i + 1;
+                }
+            }
+
+            return 0;
+        }
+
+        /// <summary>The general reading of a stamp (what the fast readers leave: other ISO shapes, last year's dates).</summary>
+        private bool SlowTime(string line, int start, int end, bool iso, out DateTimeOffset time)
+        {
+            var len = end - start;
             var stamp = line.Substring(start, len);
             if (iso)
             {
@@ -701,12 +1078,13 @@ namespace MailOps.Core.Logs
                     return false;
                 }
 
-                var day = (stamp[4] == ' ' ? 0 : (stamp[4] - '0') * 10) + (stamp[5] - '0');
-                var h = (stamp[7] - '0') * 10 + (stamp[8] - '0');
-                var mi = (stamp[10] - '0') * 10 + (stamp[11] - '0');
-                var s = (stamp[13] - '0') * 10 + (stamp[14] - '0');
+                var d = len == 14 ? -1 : 0;
+                var day = len == 14 ? stamp[4] - '0' : (stamp[4] == ' ' ? 0 : (stamp[4] - '0') * 10) + (stamp[5] - '0');
+                var h = (stamp[7 + d] - '0') * 10 + (stamp[8 + d] - '0');
+                var mi = (stamp[10 + d] - '0') * 10 + (stamp[11 + d] - '0');
+                var s = (stamp[13 + d] - '0') * 10 + (stamp[14 + d] - '0');
                 var year = _year ?? _now.Year;
-                if (day < 1 || day > 31 || h > 23 || mi > 59 || s > 60 || day > DateTime.DaysInMonth(year, month))
+                if (day < 1 || day > 31 || h < 0 || h > 23 || mi < 0 || mi > 59 || s < 0 || s > 60 || day > DateTime.DaysInMonth(year, month))
                 {
                     time = default;
                     return false;
@@ -719,8 +1097,6 @@ namespace MailOps.Core.Logs
                 }
             }
 
-            _lastStamp = stamp;
-            _lastTime = time;
             return true;
         }
 
@@ -751,13 +1127,28 @@ namespace MailOps.Core.Logs
 
         private static double ReadDouble(string line, int at)
         {
+            // "12", "0.35", "1.2e-05" is not written by Postfix; digits, then a point and digits
+            double v = 0;
             var e = at;
-            while (e < line.Length && (IsDigit(line[e]) || line[e] == '.'))
+            while (e < line.Length && IsDigit(line[e]))
             {
+                v = v * 10 + (line[e] - '0');
                 e++;
             }
 
-            return double.TryParse(line.Substring(at, e - at), NumberStyles.Float, CultureInfo.InvariantCulture, out var d) ? d : 0;
+            if (e < line.Length && line[e] == '.')
+            {
+                var scale = 0.1;
+                e++;
+                while (e < line.Length && IsDigit(line[e]))
+                {
+                    v += (line[e] - '0') * scale;
+                    scale /= 10;
+                    e++;
+                }
+            }
+
+            return v;
         }
     }
 }

@@ -141,6 +141,8 @@ namespace MailOps.Core.Traffic
     /// received = smtpd/postscreen <c>client=</c> and pickup lines; delivered = <c>status=sent</c> lines that did not
     /// forward; deferred = messages with at least one deferral, deferrals = deferral lines; bounced = <c>status=bounced</c>
     /// lines; rejected = smtpd and cleanup <c>reject:</c> lines; senders = distinct qmgr senders of received messages.
+    /// The differences of definition (other Postfix instances and services, smtpd milter rejects, queue ids used again,
+    /// RFC 3339 stamps pflogsumm skips) are in docs/traffic-pflogsumm.md, each pinned by a test against the real pflogsumm.
     /// </summary>
     public sealed class TrafficTotals
     {
