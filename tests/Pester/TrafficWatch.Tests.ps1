@@ -156,8 +156,10 @@ Describe 'The bulk-mail drill' {
         $r = Send-Bulk secondary drill-bulk-secondary 25 60
         $r.Sent | Should -Be 36
         $null = Wait-Received $script:Lab.smtp.secondary.log secondary $lastPrimary 36
-        # the primary's rolling minute no longer holds the bulk mailing
-        while ([DateTimeOffset]::Now -lt $lastPrimary.AddSeconds(62)) { Start-Sleep -Milliseconds 500 }
+        # the primary's rolling minute (counted in whole minutes: from the start of the minute it begins in) no longer
+        # holds the bulk mailing
+        $clear = [DateTimeOffset]::FromUnixTimeSeconds([Math]::Floor($lastPrimary.ToUnixTimeSeconds() / 60) * 60 + 121).ToLocalTime()
+        while ([DateTimeOffset]::Now -lt $clear) { Start-Sleep -Milliseconds 500 }
         $alerts = @(Test-MailTraffic)
         $alerts.Count | Should -Be 1
         $alerts[0].State | Should -Be 'Resolved'
@@ -175,30 +177,40 @@ Describe 'The bulk-mail drill' {
 
 Describe 'Watch-MailTraffic' {
     It 'follows the live log and raises the alert while the mailing is being sent' {
-        # a fresh rule state for the watch: its own store
+        # the watch runs in its own pwsh process (as a service would), with a rule state of its own, and writes each
+        # alert it outputs as a JSON line
         $cfg = Join-Path $script:Dir 'watch.yaml'
         (Get-Content -Raw $script:Config) -replace "traffic\.db", 'watch.db' | Set-Content $cfg
-        $ps = [PowerShell]::Create()
-        $null = $ps.AddCommand('Import-Module').AddParameter('Name', (Get-TestModulePath)).AddStatement()
-        $null = $ps.AddCommand('Watch-MailTraffic').AddParameter('ConfigPath', $cfg).AddParameter('Rule', 'primary-provider-cap').AddParameter('IntervalSeconds', 1).AddParameter('Duration', [TimeSpan]::FromSeconds(40))
-        $output = [System.Management.Automation.PSDataCollection[psobject]]::new()
-        $handle = $ps.BeginInvoke([System.Management.Automation.PSDataCollection[psobject]]::new(), $output)
+        $out = Join-Path $script:Dir 'watch.jsonl'
+        $script = Join-Path $script:Dir 'watch.ps1'
+        @"
+`$ErrorActionPreference = 'Stop'
+`$PSStyle.OutputRendering = 'PlainText'
+Import-Module '$(Get-TestModulePath)'
+Watch-MailTraffic -ConfigPath '$cfg' -Rule primary-provider-cap -IntervalSeconds 1 -Duration ([TimeSpan]::FromSeconds(45)) -WarningAction SilentlyContinue |
+    ForEach-Object { [IO.File]::AppendAllText('$out', ([pscustomobject]@{ State = "`$(`$_.State)"; Rule = `$_.Rule; Value = `$_.Value; Flow = `$_.TopFlows[0].Key } | ConvertTo-Json -Compress) + "``n") }
+"@ | Set-Content $script
+        $exe = [Environment]::ProcessPath
+        $argList = @()
+        if ([IO.Path]::GetFileNameWithoutExtension($exe) -eq 'dotnet') { $argList += (Join-Path $PSHOME 'pwsh.dll') }
+        $argList += '-NoProfile', '-NonInteractive', '-File', $script
+        $p = Start-Process -FilePath $exe -ArgumentList $argList -PassThru -RedirectStandardError (Join-Path $script:Dir 'watch.err') -RedirectStandardOutput (Join-Path $script:Dir 'watch.out')
         try {
-            Start-Sleep -Seconds 4   # the watch has caught up and follows the end of the log
+            Start-Sleep -Seconds 6   # the watch has started, caught up, and follows the end of the log
             $null = Send-Bulk primary drill-watch 101 125
-            # index the collections: enumerating a PSDataCollection that is still open blocks until it is closed
-            function Get-Raised { @(for ($i = 0; $i -lt $output.Count; $i++) { $o = $output[$i]; if ($o.PSObject.Properties['State'] -and "$($o.State)" -eq 'Raised') { $o } }) }
             $deadline = (Get-Date).AddSeconds(30)
-            while ((Get-Date) -lt $deadline -and (Get-Raised).Count -eq 0) { Start-Sleep -Milliseconds 300 }
-            $raised = Get-Raised
-            $errors = @(for ($i = 0; $i -lt $ps.Streams.Error.Count; $i++) { "$($ps.Streams.Error[$i])" })
-            $raised.Count | Should -Be 1 -Because "errors: $($errors -join '; ')"
-            "$($raised[0].Rule)" | Should -Be 'primary-provider-cap'
-            $raised[0].TopFlows[0].Key | Should -Be 'newsletter'
+            $raised = @()
+            while ((Get-Date) -lt $deadline -and $raised.Count -eq 0) {
+                Start-Sleep -Milliseconds 300
+                $raised = @(if (Test-Path $out) { Get-Content $out | ForEach-Object { $_ | ConvertFrom-Json } | Where-Object State -EQ 'Raised' })
+            }
+            $raised.Count | Should -Be 1 -Because "stderr: $((Get-Content -Raw (Join-Path $script:Dir 'watch.err') -ErrorAction SilentlyContinue) -replace "\e\[[0-9;]*m", '')"
+            $raised[0].Rule | Should -Be 'primary-provider-cap'
+            $raised[0].Flow | Should -Be 'newsletter'
+            $raised[0].Value | Should -BeLessThan $script:Cap
         }
         finally {
-            $ps.Stop()
-            $ps.Dispose()
+            if (-not $p.HasExited) { $p.Kill($true) }
         }
     }
 }

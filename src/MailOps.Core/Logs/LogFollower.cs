@@ -78,9 +78,9 @@ namespace MailOps.Core.Logs
 
                         _partial.Append(buffer, start, n - start);
                     }
-                }
 
-                _position = stream.Position; // what was read; a line written meanwhile is read next time
+                    _position = stream.Position; // what was read; a line written meanwhile is read next time
+                }
             }
 
             return lines;

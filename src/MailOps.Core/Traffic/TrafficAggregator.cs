@@ -237,7 +237,7 @@ namespace MailOps.Core.Traffic
 
                         row.Recipients += nrcpt;
                         row.BytesReceived += Math.Max(0, r.Size);
-                        Tag(row, m.Sender, m.Flow);
+                        Tag(row, m.Sender, m.Flow, Math.Max(1, nrcpt));
                     }
 
                     break;
@@ -564,7 +564,7 @@ namespace MailOps.Core.Traffic
             switch (r.Status)
             {
                 case "sent":
-                    ForEach(row => { row.Delivered++; Tag(row, sender, flow); });
+                    ForEach(row => row.Delivered++); // the message was tagged when it was received
                     break;
                 case "forwarded":
                     ForEach(row => row.Forwarded++);
@@ -822,16 +822,17 @@ namespace MailOps.Core.Traffic
             }
         }
 
-        private static void Tag(TrafficRow row, string? sender, string? flow)
+        /// <summary>Who is behind a row: the recipients each sender and flow handed in, and each failure of theirs.</summary>
+        private static void Tag(TrafficRow row, string? sender, string? flow, long n = 1)
         {
             if (row.Dimension != TrafficDimension.Sender && sender != null)
             {
-                TrafficRow.Count(row.SenderCounts, sender.Length == 0 ? "<>" : sender);
+                TrafficRow.Count(row.SenderCounts, sender.Length == 0 ? "<>" : sender, n);
             }
 
             if (row.Dimension != TrafficDimension.Flow)
             {
-                TrafficRow.Count(row.FlowCounts, flow ?? "(none)");
+                TrafficRow.Count(row.FlowCounts, flow ?? "(none)", n);
             }
         }
 

@@ -91,10 +91,10 @@ namespace MailOps.Core.Traffic
         /// <summary>The three most frequent reasons, as "reason (count)".</summary>
         public string TopReasons => string.Join(", ", Reasons.Take(3).Select(x => $"{x.Key} ({x.Value})"));
 
-        /// <summary>Senders of the messages counted here, most messages first.</summary>
+        /// <summary>The senders behind the row (recipients they handed in, plus their deferrals, bounces and rejections), most first.</summary>
         public IReadOnlyList<KeyValuePair<string, long>> TopSenders => SenderCounts.OrderByDescending(x => x.Value).ThenBy(x => x.Key, StringComparer.Ordinal).Take(10).ToList();
 
-        /// <summary>Flows of the messages counted here, most messages first.</summary>
+        /// <summary>The flows behind the row (recipients they handed in, plus their deferrals, bounces and rejections), most first.</summary>
         public IReadOnlyList<KeyValuePair<string, long>> TopFlows => FlowCounts.OrderByDescending(x => x.Value).ThenBy(x => x.Key, StringComparer.Ordinal).Take(10).ToList();
 
         /// <summary>A figure of the row by metric name (messages, recipients, delivered, deferred, bounced, rejected, bounceRate, deferralRate, blockReplies, deferredQueue).</summary>

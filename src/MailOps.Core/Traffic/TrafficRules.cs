@@ -40,7 +40,8 @@ namespace MailOps.Core.Traffic
     /// Evaluates the configuration's thresholds on minute rows: caps (warning at warnAt of the limit, critical at the
     /// limit), rates (bounce and deferral, over at least minVolume attempts), provider push-back (block and spam
     /// replies), the deferred queue, and spikes against a baseline learned from history (median and MAD of the same hour
-    /// of the week). Every figure is over a rolling window (the last minute, hour or day before the check time).
+    /// of the week). Every figure is over a rolling window (the last minute, hour or day before the check time),
+    /// counted in whole buckets of the rows given (minutes for checks): the minute the window starts in counts whole.
     /// </summary>
     public static class TrafficRules
     {
@@ -72,7 +73,9 @@ namespace MailOps.Core.Traffic
                 var groups = new Dictionary<string, List<TrafficRow>>(StringComparer.OrdinalIgnoreCase);
                 foreach (var row in rows)
                 {
-                    if (row.Dimension != dim || row.Start < start || row.Start >= at)
+                    // buckets that overlap the window count whole: a figure may cover up to one bucket (a minute) more
+                    // than the window, never less (a cap is warned early rather than late)
+                    if (row.Dimension != dim || row.End <= start || row.Start >= at)
                     {
                         continue;
                     }

@@ -128,48 +128,69 @@ namespace MailOps.PowerShell.Commands
             return configured;
         }
 
-        /// <summary>Reads logs into a monitor or aggregator, with progress by bytes.</summary>
-        internal void ReadLogs(IReadOnlyList<TrafficLogSource> sources, Action<MailLogRecord, string?> add, MailLogParser parser, CmdletSink sink, string activity)
+        /// <summary>Reads logs into a monitor, record by record, with progress by bytes.</summary>
+        internal void ReadLogs(IReadOnlyList<TrafficLogSource> sources, Action<MailLogRecord, string?> add, MailLogParser parser, CmdletSink sink, string activity) =>
+            ReadLogs(sources, (reader, source) =>
+            {
+                foreach (var r in parser.Read(reader, source.Path))
+                {
+                    add(r, source.Relay);
+                }
+            }, parser, sink, activity);
+
+        /// <summary>
+        /// Hands each log (decompressed when .gz) to <paramref name="read"/>, writing progress by bytes read (with the
+        /// rate and time left) twice a second from a timer, so the reading loop itself stays untouched.
+        /// </summary>
+        internal void ReadLogs(IReadOnlyList<TrafficLogSource> sources, Action<TextReader, TrafficLogSource> read, MailLogParser parser, CmdletSink sink, string activity)
         {
             var total = sources.Sum(s => File.Exists(s.Path) ? new FileInfo(s.Path).Length : 0);
             long done = 0;
             var clock = Stopwatch.StartNew();
-            var lastReport = TimeSpan.Zero;
-            foreach (var source in sources)
+            FileStream? current = null;
+            string currentName = "";
+            using (new Timer(_ =>
             {
-                using (var stream = File.Open(source.Path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete))
+                var stream = current;
+                long pos;
+                try
                 {
-                    var length = stream.Length;
-                    Stream input = stream;
-                    if (source.Path.EndsWith(".gz", StringComparison.OrdinalIgnoreCase))
-                    {
-                        input = new System.IO.Compression.GZipStream(stream, System.IO.Compression.CompressionMode.Decompress);
-                    }
+                    pos = done + (stream != null && stream.CanSeek ? stream.Position : 0);
+                }
+                catch (ObjectDisposedException)
+                {
+                    return;
+                }
 
-                    using (var reader = new StreamReader(input, System.Text.Encoding.UTF8, true, 1 << 16))
+                var pct = total == 0 ? 0 : (int)Math.Min(100, 100 * pos / total);
+                var rate = pos / Math.Max(0.001, clock.Elapsed.TotalSeconds);
+                var eta = rate > 0 ? (int)((total - pos) / rate) : -1;
+                var name = currentName;
+                sink.Post(() => WriteProgress(new ProgressRecord(1, activity, $"{name}: {pos / 1048576} of {total / 1048576} MB, {rate / 1048576:0} MB/s") { PercentComplete = pct, SecondsRemaining = eta }));
+            }, null, 500, 500))
+            {
+                foreach (var source in sources)
+                {
+                    CancellationToken.ThrowIfCancellationRequested();
+                    using (var stream = File.Open(source.Path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete))
                     {
-                        long n = 0;
-                        foreach (var r in parser.Read(reader, source.Path))
+                        var length = stream.Length;
+                        Stream input = stream;
+                        if (source.Path.EndsWith(".gz", StringComparison.OrdinalIgnoreCase))
                         {
-                            add(r, source.Relay);
-                            if ((++n & 0x3FFF) == 0)
-                            {
-                                CancellationToken.ThrowIfCancellationRequested();
-                                if (clock.Elapsed - lastReport > TimeSpan.FromMilliseconds(500))
-                                {
-                                    lastReport = clock.Elapsed;
-                                    var pos = done + (stream.CanSeek ? stream.Position : 0);
-                                    var pct = total == 0 ? 0 : (int)Math.Min(100, 100 * pos / total);
-                                    var rate = pos / Math.Max(0.001, clock.Elapsed.TotalSeconds);
-                                    var eta = rate > 0 ? (int)((total - pos) / rate) : -1;
-                                    sink.Post(() => WriteProgress(new ProgressRecord(1, activity, $"{System.IO.Path.GetFileName(source.Path)}: {pos / 1048576} of {total / 1048576} MB")
-                                    { PercentComplete = pct, SecondsRemaining = eta }));
-                                }
-                            }
+                            input = new System.IO.Compression.GZipStream(stream, System.IO.Compression.CompressionMode.Decompress);
                         }
-                    }
 
-                    done += length;
+                        currentName = System.IO.Path.GetFileName(source.Path);
+                        current = stream;
+                        using (var reader = new StreamReader(input, System.Text.Encoding.UTF8, true, 1 << 16))
+                        {
+                            read(new CancellableReader(reader, CancellationToken), source);
+                        }
+
+                        current = null;
+                        done += length;
+                    }
                 }
             }
 
@@ -179,6 +200,34 @@ namespace MailOps.PowerShell.Commands
                 var count = parser.UnreadableLines;
                 sink.Post(() => WriteWarning($"{count} line(s) looked like MTA delivery lines but could not be read; they were not counted."));
             }
+        }
+
+        /// <summary>A reader that stops (OperationCanceledException) at Ctrl+C, checked every 16,384 lines.</summary>
+        private sealed class CancellableReader : TextReader
+        {
+            private readonly TextReader _inner;
+            private readonly CancellationToken _token;
+            private int _n;
+
+            public CancellableReader(TextReader inner, CancellationToken token)
+            {
+                _inner = inner;
+                _token = token;
+            }
+
+            public override string? ReadLine()
+            {
+                if ((++_n & 0x3FFF) == 0)
+                {
+                    _token.ThrowIfCancellationRequested();
+                }
+
+                return _inner.ReadLine();
+            }
+
+            public override int Read() => _inner.Read();
+
+            public override int Peek() => _inner.Peek();
         }
     }
 
@@ -239,20 +288,17 @@ namespace MailOps.PowerShell.Commands
                 Flows = new FlowMatcher(Config?.Flows),
                 RelayByInstance = Config?.Relays.Where(r => r.SyslogName != null).ToDictionary(r => r.SyslogName!, r => r.Name, StringComparer.OrdinalIgnoreCase),
                 ClassifyReasons = !Totals,
+                TotalsOnly = Totals,
             };
             var aggregator = new TrafficAggregator(options);
             var parser = new MailLogParser(Year);
             using var journalStore = Journal ? OpenStore(Config, StoreCredential) : null;
             RunPumped(async sink =>
             {
-                ReadLogs(sources, (r, relay) =>
+                ReadLogs(sources, (reader, source) =>
                 {
-                    if (relay != null)
-                    {
-                        r.AssignRelay(relay);
-                    }
-
-                    aggregator.Add(r);
+                    options.Relay = source.Relay; // null: from each line's syslog name
+                    aggregator.AddLog(reader, parser, source.Path, CancellationToken);
                 }, parser, sink, "Get-MailTrafficReport");
                 if (journalStore != null)
                 {
@@ -379,28 +425,28 @@ namespace MailOps.PowerShell.Commands
             var dispatcher = apply ? TrafficRuleSelection.Dispatcher(config, this) : null;
             using (var store = OpenStore(config, StoreCredential))
             {
-            var result = RunPumped(async sink =>
-            {
+                var result = RunPumped(async sink =>
                 {
-                    var monitor = new TrafficMonitor(config, apply ? store : null, rules, apply ? dispatcher : null, since);
-                    var parser = new MailLogParser(Year);
-                    ReadLogs(sources, (r, relay) => monitor.Add(r, relay), parser, sink, "Test-MailTraffic");
-                    if (Journal)
                     {
-                        await monitor.AddJournalAsync(since, CancellationToken).ConfigureAwait(false);
+                        var monitor = new TrafficMonitor(config, apply ? store : null, rules, apply ? dispatcher : null, since);
+                        var parser = new MailLogParser(Year);
+                        ReadLogs(sources, (r, relay) => monitor.Add(r, relay), parser, sink, "Test-MailTraffic");
+                        if (Journal)
+                        {
+                            await monitor.AddJournalAsync(since, CancellationToken).ConfigureAwait(false);
+                        }
+
+                        var check = await monitor.CheckAsync(at, since, apply, CancellationToken).ConfigureAwait(false);
+                        if (!apply)
+                        {
+                            return (check, (IReadOnlyList<TrafficAlert>)check.Alerts);
+                        }
+
+                        return (check, check.ActiveAlerts);
                     }
+                });
 
-                    var check = await monitor.CheckAsync(at, since, apply, CancellationToken).ConfigureAwait(false);
-                    if (!apply)
-                    {
-                        return (check, (IReadOnlyList<TrafficAlert>)check.Alerts);
-                    }
-
-                    return (check, check.ActiveAlerts);
-                }
-            });
-
-            Report(result);
+                Report(result);
             }
         }
 
@@ -474,96 +520,96 @@ namespace MailOps.PowerShell.Commands
             var dispatcher = apply ? TrafficRuleSelection.Dispatcher(config, this) : null;
             using (var store = OpenStore(config, StoreCredential))
             {
-            RunPumped(async sink =>
-            {
+                RunPumped(async sink =>
                 {
-                    var probe = new TrafficMonitor(config, null, rules, null);
-                    var window = probe.LongestWindow;
-                    var monitor = new TrafficMonitor(config, apply ? store : null, rules, apply ? dispatcher : null, started - window);
-                    var parser = new MailLogParser(Year);
-                    // catch up on the rules' window, then follow
-                    ReadLogs(sources, (r, relay) => monitor.Add(r, relay), parser, sink, "Watch-MailTraffic (catching up)");
-                    var followers = sources.Select(s => (Follower: new LogFollower(s.Path, fromEnd: true), s.Relay)).ToList();
-                    var nextCheck = DateTimeOffset.Now;
-                    var lastRestart = DateTimeOffset.Now;
-                    var checks = 0;
-                    while (!CancellationToken.IsCancellationRequested)
                     {
-                        foreach (var (follower, relay) in followers)
+                        var probe = new TrafficMonitor(config, null, rules, null);
+                        var window = probe.LongestWindow;
+                        var monitor = new TrafficMonitor(config, apply ? store : null, rules, apply ? dispatcher : null, started - window);
+                        var parser = new MailLogParser(Year);
+                        // catch up on the rules' window, then follow
+                        ReadLogs(sources, (r, relay) => monitor.Add(r, relay), parser, sink, "Watch-MailTraffic (catching up)");
+                        var followers = sources.Select(s => (Follower: new LogFollower(s.Path, fromEnd: true), s.Relay)).ToList();
+                        var nextCheck = DateTimeOffset.Now;
+                        var lastRestart = DateTimeOffset.Now;
+                        var checks = 0;
+                        while (!CancellationToken.IsCancellationRequested)
                         {
-                            foreach (var line in follower.ReadNewLines())
+                            foreach (var (follower, relay) in followers)
                             {
-                                var r = parser.Parse(line);
-                                if (r != null)
+                                foreach (var line in follower.ReadNewLines())
                                 {
-                                    monitor.Add(r, relay);
+                                    var r = parser.Parse(line);
+                                    if (r != null)
+                                    {
+                                        monitor.Add(r, relay);
+                                    }
                                 }
                             }
-                        }
 
-                        var now = DateTimeOffset.Now;
-                        if (now >= nextCheck)
-                        {
-                            if (Journal)
+                            var now = DateTimeOffset.Now;
+                            if (now >= nextCheck)
                             {
-                                // the journal is re-read each time: a fresh aggregation of the window
+                                if (Journal)
+                                {
+                                    // the journal is re-read each time: a fresh aggregation of the window
+                                    monitor.Restart(now - window);
+                                    ReadLogs(sources, (r, relay) => monitor.Add(r, relay), new MailLogParser(Year), sink, "Watch-MailTraffic");
+                                    foreach (var f in followers)
+                                    {
+                                        f.Follower.ReadNewLines(); // already counted by the re-read
+                                    }
+
+                                    await monitor.AddJournalAsync(now - window, CancellationToken).ConfigureAwait(false);
+                                }
+
+                                var check = await monitor.CheckAsync(now, started - window, apply, CancellationToken).ConfigureAwait(false);
+                                checks++;
+                                var c = checks;
+                                sink.Post(() =>
+                                {
+                                    TrafficRuleSelection.ReportDeliveries(this, check.Deliveries);
+                                    foreach (var a in check.Alerts.Where(a => IncludeActive || a.State != AlertState.Active || !apply))
+                                    {
+                                        WriteObject(a);
+                                    }
+
+                                    WriteVerbose($"Check {c} at {check.At:T}: {check.ActiveAlerts.Count} active alert(s).");
+                                });
+                                nextCheck = now.AddSeconds(IntervalSeconds);
+                            }
+
+                            if (now >= stopAt)
+                            {
+                                break;
+                            }
+
+                            if (now - lastRestart > TimeSpan.FromHours(6) && !Journal)
+                            {
+                                // keep memory flat on a watch that runs for weeks: re-read the window from the logs
                                 monitor.Restart(now - window);
                                 ReadLogs(sources, (r, relay) => monitor.Add(r, relay), new MailLogParser(Year), sink, "Watch-MailTraffic");
                                 foreach (var f in followers)
                                 {
-                                    f.Follower.ReadNewLines(); // already counted by the re-read
+                                    f.Follower.ReadNewLines();
                                 }
 
-                                await monitor.AddJournalAsync(now - window, CancellationToken).ConfigureAwait(false);
+                                lastRestart = now;
                             }
 
-                            var check = await monitor.CheckAsync(now, started - window, apply, CancellationToken).ConfigureAwait(false);
-                            checks++;
-                            var c = checks;
-                            sink.Post(() =>
+                            try
                             {
-                                TrafficRuleSelection.ReportDeliveries(this, check.Deliveries);
-                                foreach (var a in check.Alerts.Where(a => IncludeActive || a.State != AlertState.Active || !apply))
-                                {
-                                    WriteObject(a);
-                                }
-
-                                WriteVerbose($"Check {c} at {check.At:T}: {check.ActiveAlerts.Count} active alert(s).");
-                            });
-                            nextCheck = now.AddSeconds(IntervalSeconds);
-                        }
-
-                        if (now >= stopAt)
-                        {
-                            break;
-                        }
-
-                        if (now - lastRestart > TimeSpan.FromHours(6) && !Journal)
-                        {
-                            // keep memory flat on a watch that runs for weeks: re-read the window from the logs
-                            monitor.Restart(now - window);
-                            ReadLogs(sources, (r, relay) => monitor.Add(r, relay), new MailLogParser(Year), sink, "Watch-MailTraffic");
-                            foreach (var f in followers)
-                            {
-                                f.Follower.ReadNewLines();
+                                await Task.Delay(500, CancellationToken).ConfigureAwait(false);
                             }
-
-                            lastRestart = now;
+                            catch (OperationCanceledException)
+                            {
+                                break;
+                            }
                         }
 
-                        try
-                        {
-                            await Task.Delay(500, CancellationToken).ConfigureAwait(false);
-                        }
-                        catch (OperationCanceledException)
-                        {
-                            break;
-                        }
+                        return true;
                     }
-
-                    return true;
-                }
-            });
+                });
             }
         }
     }

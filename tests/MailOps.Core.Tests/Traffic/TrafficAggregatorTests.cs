@@ -75,6 +75,7 @@ Nov 25 12:00:00 mx postfix/qmgr[2]: 4A1B2C3D4E: removed
             var total8 = rows.Single(r => r.Dimension == TrafficDimension.Total && r.Start.Hour == 8);
             Assert.Equal(1, total8.DeferredQueue);
             Assert.Equal("newsletter", total8.TopFlows[0].Key);
+            Assert.Equal(5, total8.TopFlows[0].Value); // 3 recipients handed in, then 1 deferral and 1 bounce of theirs
         }
 
         /// <summary>Streaming: a message's state goes when Postfix removes it, so a long log leaves nothing behind.</summary>
