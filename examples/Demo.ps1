@@ -5,8 +5,10 @@ The MailOps demo on the local lab (build.ps1 -Task Demo starts the lab and runs 
 .DESCRIPTION
 The module, its configuration and the lab of real servers, relay health, bounces, and the outage drill (the
 incident that made false hard bounces: the OVH mail hosts of the lab go down, real bounces follow, Reset-HardBounce
-takes exactly the false ones off the list, and the undo puts them back). The bulk-mail drill joins this script when
-issues 6 and 7 land; until then the demo says so instead of pretending.
+takes exactly the false ones off the list, and the undo puts them back), then the bulk-mail drill (bulk refused on
+the primary, a paced campaign through the secondary, the circuit breaker; then the traffic watch: a mailing sent
+through the primary by mistake raises the volume alert before the provider's cap, by webhook and by mail through the
+secondary, and the alert resolves once the mailing moves to the secondary).
 #>
 $ErrorActionPreference = 'Stop'
 $PSStyle.OutputRendering = 'PlainText'
@@ -126,5 +128,75 @@ $subscribers | Send-ViaSecondaryRelay -From news@lab.test -Subject 'November new
 Write-Host 'A relay that starts throttling (Postfix: 450 too much mail) trips the circuit breaker: the whole job pauses.'
 1..10 | ForEach-Object { "burst$_@sink.test" } | Send-ViaSecondaryRelay -Relay throttled -From news@lab.test -Subject 'burst' -TextBody 'x' -JobName demo-burst -MaxConnections 1 | Show
 Get-MailOpsSendJob | Show
-Write-Host 'Traffic watch and alerts (the second half of this drill): not built yet (issue 7).'
+
+Step 'Incident drill 2 (second half): the traffic watch sees the bulk mailing on the primary before the provider does'
+# the lab's configuration with the provider's cap on the primary: 40 recipients a minute, a warning from half of it
+$watchConfig = Join-Path $lab.root 'demo-watch.yaml'
+(Get-Content -Raw $lab.config) + @'
+
+thresholds:
+  - name: provider-cap
+    scope: relay
+    match: primary
+    metric: recipients
+    per: minute
+    limit: 40
+    warnAt: 0.5
+  - name: newsletter-bounces
+    scope: flow
+    match: newsletter
+    metric: bounceRate
+    per: hour
+    limit: 0.2
+'@ | Set-Content -LiteralPath $watchConfig
+$env:MAILOPS_CONFIG = $watchConfig
+function Get-WholeSecond { [DateTimeOffset]::FromUnixTimeSeconds([DateTimeOffset]::Now.ToUnixTimeSeconds()).ToLocalTime() }
+function Wait-QuietPrimary {
+    # the figure of a per-minute rule counts whole minutes: wait until the primary's last mail is out of it
+    $last = (Get-MailTrafficReport -Relay primary -Path $lab.smtp.primary.log -Since (Get-Date).AddMinutes(-3) -Totals).Last
+    if ($last) {
+        $clear = [DateTimeOffset]::FromUnixTimeSeconds([Math]::Floor($last.ToUnixTimeSeconds() / 60) * 60 + 121).ToLocalTime()
+        if ($clear -gt [DateTimeOffset]::Now) { Write-Host "(waiting $([int]($clear - [DateTimeOffset]::Now).TotalSeconds) s for the primary's rolling minute to pass)" }
+        while ([DateTimeOffset]::Now -lt $clear) { Start-Sleep -Milliseconds 500 }
+    }
+}
+Write-Host 'What the relays carried so far, per flow (from their own Postfix logs):'
+Get-MailTrafficReport -By Relay, Flow -Bucket Day | Format-Table Start, Dimension, Key, Messages, Recipients, Delivered, Deferred, Bounced, Rejected, TopReasons -AutoSize | Out-String -Width 200 | Write-Host
+Wait-QuietPrimary
+Write-Host 'A quiet minute: Test-MailTraffic raises nothing, and a scheduled task would exit with 0.'
+Test-MailTraffic | Show
+Write-Host "Test-MailTraffic -Quiet: $(Test-MailTraffic -Quiet)"
+$bulkStart = Get-WholeSecond
+Write-Host 'Someone sends a mailing of 24 through the PRIMARY relay anyway (-AllowPrimary: the mistake of the incident):'
+1..24 | ForEach-Object { "member$_@discard.test" } | Send-ViaSecondaryRelay -Relay primary -AllowPrimary -From news@lab.test -Subject 'Members news' -TextBody 'Hello' `
+    -Credential $relayCred -JobName demo-wrong-relay -WarningAction SilentlyContinue | Show
+do { Start-Sleep -Milliseconds 300 } until ((Get-MailTrafficReport -Relay primary -Path $lab.smtp.primary.log -Since $bulkStart -Totals).Received -ge 24)
+$hooksBefore = @(Get-Content $lab.webhook.received -ErrorAction SilentlyContinue).Count
+$alert = Test-MailTraffic
+$alert | Format-List Severity, State, Rule, Value, Limit, Summary, SuggestedAction, TopFlows, TopSenders | Out-Host
+Write-Host 'The webhook receiver (Slack/Teams/Mattermost format) got:'
+(@(Get-Content $lab.webhook.received)[$hooksBefore..1000] | ForEach-Object { ($_ | ConvertFrom-Json).body | ConvertFrom-Json } | Select-Object -First 1).text | Out-Host
+$deadline = (Get-Date).AddSeconds(20)
+do {
+    $mail = Get-ChildItem "$($lab.imap.maildir)/new" -File | Where-Object { $_.LastWriteTime -ge $bulkStart.LocalDateTime -and (Get-Content -Raw $_.FullName) -match '(?m)^Subject: \[MailOps\]' } | Select-Object -First 1
+    if (-not $mail) { Start-Sleep -Milliseconds 300 }
+} until ($mail -or (Get-Date) -gt $deadline)
+if ($mail) { Write-Host "And ops@sink.test got the email through the secondary relay: $((Get-Content $mail.FullName | Where-Object { $_ -like 'Subject:*' }) -join ' ')" }
+Write-Host "A scheduled Test-MailTraffic -ExitCode would now exit with 1 (a warning is active); -Quiet says: $(Test-MailTraffic -Quiet)"
+Write-Host 'The rest of the mailing goes where it belongs: the secondary relay.'
+$moved = Get-WholeSecond
+25..60 | ForEach-Object { "member$_@discard.test" } | Send-ViaSecondaryRelay -From news@lab.test -Subject 'Members news' -TextBody 'Hello' -Credential $relayCred -JobName demo-right-relay | Show
+Wait-QuietPrimary
+Write-Host 'The primary is back to normal: the alert resolves (and the sinks are told).'
+Test-MailTraffic | Format-List Severity, State, Rule, Value, Summary | Out-Host
+Get-MailTrafficReport -By Relay -Bucket Minute -Since $bulkStart.AddMinutes(-1) | Format-Table Start, Key, Messages, Recipients, Delivered, @{ n = 'TopFlows'; e = { ($_.TopFlows | ForEach-Object { "$($_.Key) ($($_.Value))" }) -join ', ' } } -AutoSize | Out-String -Width 200 | Write-Host
+
+Step 'The same figures as pflogsumm, and a report with charts'
+Start-Sleep -Seconds 3   # the resolution's alert mail reaches the primary too: let it land before counting
+$totals = Get-MailTrafficReport -Path $lab.smtp.primary.log -Relay primary -Totals
+$totals | Format-List Received, Delivered, Deferred, Deferrals, Bounced, Rejected, Senders, Recipients | Out-Host
+Write-Host 'pflogsumm on the same log:'
+& pflogsumm $lab.smtp.primary.log 2>$null | Select-String -Pattern '^\s+\d+\s+(received|delivered|deferred|bounced|rejected|senders|recipients)\b' | ForEach-Object { $_.Line } | Out-Host
+$html = Get-MailTrafficReport -By Flow -Bucket Minute -AsHtml (Join-Path $lab.root 'traffic.html')
+Write-Host "HTML report with charts: $($html.FullName) ($([int]($html.Length / 1024)) KB)"
 Write-Host "`nDemo finished."

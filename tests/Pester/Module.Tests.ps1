@@ -45,6 +45,10 @@ Describe 'The built module' {
     It 'has default views for its output types' {
         $view = Get-FormatData -TypeName 'MailOps.Core.Config.ConfigIssue'
         $view | Should -Not -BeNullOrEmpty
+        # every MailOps type a cmdlet declares as its output
+        $types = Get-Command -Module MailOps | ForEach-Object { $_.OutputType.Name } | Where-Object { $_ -like 'MailOps.*' } | Sort-Object -Unique
+        $types.Count | Should -BeGreaterThan 10
+        foreach ($t in $types) { Get-FormatData -TypeName $t | Should -Not -BeNullOrEmpty -Because "$t is a cmdlet's output type" }
         (Get-MailOpsEnvironment | Out-String) | Should -Match 'ConfigPath\s+: .+\((UserDefault|EnvironmentVariable)'
     }
 
