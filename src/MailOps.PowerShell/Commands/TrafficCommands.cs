@@ -132,8 +132,14 @@ namespace MailOps.PowerShell.Commands
         internal void ReadLogs(IReadOnlyList<TrafficLogSource> sources, Action<MailLogRecord, string?> add, MailLogParser parser, CmdletSink sink, string activity) =>
             ReadLogs(sources, (reader, source) =>
             {
+                long n = 0;
                 foreach (var r in parser.Read(reader, source.Path))
                 {
+                    if ((++n & 0x3FFF) == 0)
+                    {
+                        CancellationToken.ThrowIfCancellationRequested();
+                    }
+
                     add(r, source.Relay);
                 }
             }, parser, sink, activity);
@@ -185,7 +191,7 @@ namespace MailOps.PowerShell.Commands
                         current = stream;
                         using (var reader = new StreamReader(input, System.Text.Encoding.UTF8, true, 1 << 16))
                         {
-                            read(new CancellableReader(reader, CancellationToken), source);
+                            read(reader, source);
                         }
 
                         current = null;
@@ -202,33 +208,6 @@ namespace MailOps.PowerShell.Commands
             }
         }
 
-        /// <summary>A reader that stops (OperationCanceledException) at Ctrl+C, checked every 16,384 lines.</summary>
-        private sealed class CancellableReader : TextReader
-        {
-            private readonly TextReader _inner;
-            private readonly CancellationToken _token;
-            private int _n;
-
-            public CancellableReader(TextReader inner, CancellationToken token)
-            {
-                _inner = inner;
-                _token = token;
-            }
-
-            public override string? ReadLine()
-            {
-                if ((++_n & 0x3FFF) == 0)
-                {
-                    _token.ThrowIfCancellationRequested();
-                }
-
-                return _inner.ReadLine();
-            }
-
-            public override int Read() => _inner.Read();
-
-            public override int Peek() => _inner.Peek();
-        }
     }
 
     /// <summary>Traffic per time bucket and per sender, domain, flow, relay, client or recipient domain, from MTA logs and the send journal.</summary>
