@@ -198,6 +198,7 @@ print(json.dumps({'dkim': 'pass' if ok else 'fail', 'subject': str(m['subject'])
 
     It 'pauses the whole job when the relay throttles it (circuit breaker), and does not resume early unless told' {
         $rcpts = @(1..10 | ForEach-Object { "thr$_@sink.test" })
+        $hooksBefore = @(Get-Content $script:Lab.webhook.received -ErrorAction SilentlyContinue).Count
         $r = $rcpts | Send-ViaSecondaryRelay -Relay throttled -From news@lab.test -Subject 'throttle' -TextBody 'x' -JobName breaker -MaxConnections 1 -WarningVariable w -WarningAction SilentlyContinue
         $r.State | Should -Be 'paused'
         $r.Sent | Should -Be 5
@@ -205,6 +206,11 @@ print(json.dumps({'dkim': 'pass' if ok else 'fail', 'subject': str(m['subject'])
         $r.PauseReason | Should -Match '450 4\.7\.1 Error: too much mail'
         $r.PausedUntil | Should -BeGreaterThan ([DateTimeOffset]::UtcNow.AddMinutes(20))
         ($w -join ' ') | Should -Match 'Circuit breaker'
+        # and the alert went to the configured sinks (the lab's webhook receiver)
+        $hooks = @(Get-Content $script:Lab.webhook.received | Select-Object -Skip $hooksBefore | ForEach-Object { ($_ | ConvertFrom-Json).body | ConvertFrom-Json })
+        $hooks.Count | Should -Be 1
+        $hooks[0].text | Should -Match "Circuit breaker: send job 'breaker' through relay 'throttled' is paused"
+        $hooks[0].text | Should -Match 'too much mail'
         { $rcpts | Send-ViaSecondaryRelay -Relay throttled -From news@lab.test -Subject 'throttle' -TextBody 'x' -JobName breaker -MaxConnections 1 -ErrorAction Stop } | Should -Throw -ErrorId 'JobPaused*'
         (Get-MailOpsSendJob -Name breaker).State | Should -Be 'paused'
         # the administrator resumes it: the relay still throttles, so it pauses again without losing anyone

@@ -49,7 +49,7 @@ namespace MailOps.Core.Traffic
     {
         private readonly MailOpsConfig _config;
         private readonly BounceStore? _store;
-        private readonly IReadOnlyList<ThresholdConfig> _rules;
+        private readonly List<ThresholdConfig> _rules;
         private readonly Func<TrafficAlert, CancellationToken, Task<IReadOnlyList<AlertDelivery>>>? _dispatch;
         private TrafficAggregator _aggregator;
         private readonly TrafficOptions _options;

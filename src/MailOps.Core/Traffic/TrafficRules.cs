@@ -329,7 +329,7 @@ namespace MailOps.Core.Traffic
         private static string TopReasons(TrafficFigure f) =>
             f.Reasons.Count == 0 ? "" : " Top reasons: " + string.Join(", ", f.Reasons.OrderByDescending(x => x.Value).Take(3).Select(x => $"{x.Key} ({x.Value})")) + ".";
 
-        private static IReadOnlyList<KeyValuePair<string, long>> Top(Dictionary<string, long> map) =>
+        private static List<KeyValuePair<string, long>> Top(Dictionary<string, long> map) =>
             map.OrderByDescending(x => x.Value).ThenBy(x => x.Key, StringComparer.Ordinal).Take(5).ToList();
 
         private static void Merge(Dictionary<string, long> into, Dictionary<string, long> from)

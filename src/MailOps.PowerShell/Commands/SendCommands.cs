@@ -175,7 +175,55 @@ namespace MailOps.PowerShell.Commands
                 WriteWarning($"{summary.PossiblyDuplicated} recipient(s) of the job '{job.Name}' may have received the message twice or not at all (the connection or the process died after the message was sent and before the reply): see Get-MailOpsSendJob -Name '{job.Name}' -State possibly-duplicated.");
             }
 
+            if (summary.State == SendJobStates.Paused && summary.PauseReason != null)
+            {
+                RaiseBreakerAlert(job, summary);
+            }
+
             WriteObject(summary);
+        }
+
+        /// <summary>
+        /// The circuit breaker's alert, to the configured alert sinks (as the traffic watch sends its own): the job, the
+        /// relay, the reply that tripped it, until when it is paused, and what to do.
+        /// </summary>
+        private void RaiseBreakerAlert(SendJobRecord job, SendJobSummary summary)
+        {
+            if (Config == null || Config.AlertSinks.Count == 0)
+            {
+                return;
+            }
+
+            var now = DateTimeOffset.UtcNow;
+            var alert = new MailOps.Core.Traffic.TrafficAlert
+            {
+                Id = $"circuit-breaker/job/{job.Name}".ToLowerInvariant(),
+                Rule = "circuit-breaker",
+                Kind = "blockReplies",
+                Severity = MailOps.Core.Traffic.AlertSeverity.Critical,
+                State = MailOps.Core.Traffic.AlertState.Raised,
+                Scope = "relay",
+                Key = summary.Relay,
+                Metric = "blockReplies",
+                Per = "minute",
+                Value = 1,
+                Limit = 1,
+                WindowStart = now,
+                WindowEnd = now,
+                RaisedAt = now,
+                TopFlows = job.Flow == null ? Array.Empty<KeyValuePair<string, long>>() : new[] { new KeyValuePair<string, long>(job.Flow, summary.Sent) },
+                TopSenders = new[] { new KeyValuePair<string, long>(job.Template.From, summary.Sent) },
+                Summary = $"Circuit breaker: send job '{job.Name}' through relay '{summary.Relay}' is paused until {summary.PausedUntil:u} after {summary.Sent} of {summary.Total} sent: {summary.PauseReason}",
+                SuggestedAction = $"Check the relay's reputation (Test-MailRelay -Relay {summary.Relay}) and the reply above; Resume-MailOpsSendJob -Name '{job.Name}' resumes before the pause ends.",
+            };
+            var dispatch = AlertSinks.CreateDispatcher(Config, this);
+            if (dispatch == null)
+            {
+                return;
+            }
+
+            var deliveries = RunPumped(_ => dispatch(alert, CancellationToken));
+            TrafficRuleSelection.ReportDeliveries(this, deliveries);
         }
 
         private sealed class Observer : ISendObserver
