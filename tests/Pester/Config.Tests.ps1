@@ -154,7 +154,7 @@ Describe 'Get-MailOpsConfig' {
         $env:MAILOPS_CONFIG = $script:Lab.config
         try {
             $line = 'Get-MailOpsConfig -Relay s'
-            (TabExpansion2 -inputScript $line -cursorColumn $line.Length).CompletionMatches.CompletionText | Should -Be @('secondary')
+            (TabExpansion2 -inputScript $line -cursorColumn $line.Length).CompletionMatches.CompletionText | Should -Be @('secondary', 'secondary-mx')
             $line = 'Get-MailOpsConfig -Relay '
             (TabExpansion2 -inputScript $line -cursorColumn $line.Length).CompletionMatches.CompletionText | Should -Be @('bulk-down', 'openrelay', 'primary', 'secondary', 'secondary-mx', 'throttled')
             $line = "Get-MailOpsConfig -Path '$($script:Lab.config)' -Flow n"

@@ -72,13 +72,12 @@ thresholds:
         $rcpts | Send-ViaSecondaryRelay -From news@lab.test -Subject 'Autumn news for {{Name}}' -TextBody 'Hello {{Name}}' -Credential $script:Cred -JobName $Job @extra -WarningAction SilentlyContinue
     }
 
-    # the primary's log is shared with the other test files: start once its last minute holds no other traffic
-    $last = Get-Content $script:PrimaryLog -Tail 1 -ErrorAction SilentlyContinue
-    if ($last) {
-        $quietAt = (Get-Date).AddSeconds(61)
-        $lastTime = (Get-MailTrafficReport -Path $script:PrimaryLog -Relay primary -Since (Get-Date).AddMinutes(-2) -Totals).Last
-        if ($lastTime) { $quietAt = $lastTime.LocalDateTime.AddSeconds(61) } else { $quietAt = Get-Date }
-        while ((Get-Date) -lt $quietAt) { Start-Sleep -Milliseconds 500 }
+    # the primary's log is shared with the other test files: start once its last traffic is out of the rule's window
+    # (which counts whole minutes: from the start of the minute it begins in)
+    $lastTime = (Get-MailTrafficReport -Path $script:PrimaryLog -Relay primary -Since (Get-Date).AddMinutes(-3) -Totals).Last
+    if ($lastTime) {
+        $quietAt = [DateTimeOffset]::FromUnixTimeSeconds([Math]::Floor($lastTime.ToUnixTimeSeconds() / 60) * 60 + 121).ToLocalTime()
+        while ([DateTimeOffset]::Now -lt $quietAt) { Start-Sleep -Milliseconds 500 }
     }
     # log times are whole seconds: so is the start of the drill
     $script:DrillStart = [DateTimeOffset]::FromUnixTimeSeconds([DateTimeOffset]::Now.ToUnixTimeSeconds()).ToLocalTime()

@@ -110,10 +110,15 @@ namespace MailOps.Core.Traffic
                 throw new ArgumentNullException(reader == null ? nameof(reader) : nameof(parser));
             }
 
-            // (reading on a second thread was tried: on two busy cores it gained nothing, and the lines it handed over
-            // outlived the youngest generation)
-            var record = new MailLogRecord();
             var unreadable = parser.UnreadableLines;
+            if (Pipelined ?? Environment.ProcessorCount > 1)
+            {
+                AddLogPipelined(reader, parser, file, cancellationToken);
+                Totals.UnreadableLines += parser.UnreadableLines - unreadable;
+                return;
+            }
+
+            var record = new MailLogRecord();
             long lineNumber = 0;
             string? line;
             while ((line = reader.ReadLine()) != null)
@@ -135,6 +140,113 @@ namespace MailOps.Core.Traffic
 
             Totals.UnreadableLines += parser.UnreadableLines - unreadable;
         }
+
+        /// <summary>
+        /// The same as the loop of <see cref="AddLog(TextReader, MailLogParser, string, CancellationToken)"/> on two threads:
+        /// one reads and parses lines into batches of reused records, this one counts them, in order. Records are never
+        /// kept by the counting, so a batch goes back to the reader once counted: no record is allocated per line.
+        /// </summary>
+        private void AddLogPipelined(TextReader reader, MailLogParser parser, string? file, CancellationToken cancellationToken)
+        {
+            const int BatchSize = 2048;
+            using var free = new System.Collections.Concurrent.BlockingCollection<Batch>(4);
+            using var full = new System.Collections.Concurrent.BlockingCollection<Batch>(4);
+            for (var i = 0; i < 4; i++)
+            {
+                free.Add(new Batch(BatchSize), CancellationToken.None);
+            }
+
+            using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            Exception? failure = null;
+            var producer = new Thread(() =>
+            {
+                try
+                {
+                    long lineNumber = 0;
+                    var batch = free.Take(stop.Token);
+                    string? line;
+                    while ((line = reader.ReadLine()) != null)
+                    {
+                        lineNumber++;
+                        var r = parser.Parse(line, batch.Records[batch.Count]);
+                        if (r == null)
+                        {
+                            continue;
+                        }
+
+                        r.LineNumber = lineNumber;
+                        r.File = file;
+                        if (++batch.Count == BatchSize)
+                        {
+                            full.Add(batch, stop.Token);
+                            batch = free.Take(stop.Token);
+                            batch.Count = 0;
+                        }
+                    }
+
+                    if (batch.Count > 0)
+                    {
+                        full.Add(batch, stop.Token);
+                    }
+                }
+                catch (OperationCanceledException)
+                {
+                    // the counting side stopped (Ctrl+C or a failure)
+                }
+                catch (Exception e)
+                {
+                    failure = e;
+                }
+                finally
+                {
+                    full.CompleteAdding();
+                }
+            })
+            { IsBackground = true, Name = "MailOps log reader" };
+            producer.Start();
+            try
+            {
+                foreach (var batch in full.GetConsumingEnumerable(stop.Token))
+                {
+                    for (var i = 0; i < batch.Count; i++)
+                    {
+                        Add(batch.Records[i]);
+                    }
+
+                    batch.Count = 0;
+                    free.Add(batch, stop.Token);
+                }
+            }
+            finally
+            {
+                stop.Cancel();
+                producer.Join();
+            }
+
+            cancellationToken.ThrowIfCancellationRequested();
+            if (failure != null)
+            {
+                System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(failure).Throw();
+            }
+        }
+
+        private sealed class Batch
+        {
+            public Batch(int size)
+            {
+                Records = new MailLogRecord[size];
+                for (var i = 0; i < size; i++)
+                {
+                    Records[i] = new MailLogRecord();
+                }
+            }
+
+            public MailLogRecord[] Records { get; }
+            public int Count;
+        }
+
+        /// <summary>Read on two threads (null: when the machine has more than one core). For tests.</summary>
+        internal bool? Pipelined { get; set; }
 
         /// <summary>Adds one log record.</summary>
         public void Add(MailLogRecord r)

@@ -399,7 +399,12 @@ namespace MailOps.Core.Tests.Traffic
             var parser = new MailLogParser(PflogsummYear(log), TimeZoneInfo.Utc);
             if (totalsOnly)
             {
-                agg.AddLog(reader, parser, log); // the big-log way (one reused record)
+                agg.AddLog(reader, parser, log); // the big-log way (reused records, read on a second thread)
+                // the one-thread loop counts the same
+                var single = new TrafficAggregator(new TrafficOptions { TotalsOnly = true }) { Pipelined = false };
+                using var again = File.OpenText(log);
+                single.AddLog(again, new MailLogParser(PflogsummYear(log), TimeZoneInfo.Utc), log);
+                Assert.Equal(Figures(single.Totals), Figures(agg.Totals));
             }
             else
             {

@@ -37,6 +37,34 @@ Nov 25 12:00:00 mx postfix/qmgr[2]: 4A1B2C3D4E: removed
         }
 
         [Fact]
+        public void ReadingOnTwoThreadsCountsTheSameAndStopsWhenCancelled()
+        {
+            var big = new System.Text.StringBuilder();
+            for (var i = 0; i < 2000; i++)
+            {
+                big.Append(Log.Replace("4A1B2C3D4E", $"4A{i:X8}").Replace("5B2C3D4E5F", $"5B{i:X8}"));
+            }
+
+            TrafficTotals Count(bool pipelined)
+            {
+                var agg = new TrafficAggregator(new TrafficOptions { Dimensions = new[] { TrafficDimension.Flow } }) { Pipelined = pipelined };
+                agg.AddLog(new StringReader(big.ToString()), new MailLogParser(2026, TimeZoneInfo.Utc), "big.log");
+                return agg.Totals;
+            }
+
+            var one = Count(false);
+            var two = Count(true);
+            Assert.Equal(4000, two.Received);
+            Assert.Equal((one.Received, one.Delivered, one.Deferred, one.Bounced, one.Rejected, one.Expired, one.Senders),
+                (two.Received, two.Delivered, two.Deferred, two.Bounced, two.Rejected, two.Expired, two.Senders));
+
+            using var cts = new System.Threading.CancellationTokenSource();
+            cts.Cancel();
+            var cancelled = new TrafficAggregator() { Pipelined = true };
+            Assert.ThrowsAny<OperationCanceledException>(() => cancelled.AddLog(new StringReader(big.ToString()), new MailLogParser(2026), "big.log", cts.Token));
+        }
+
+        [Fact]
         public void TotalsCountAsPflogsummCounts()
         {
             var t = Run(Log).Totals;
