@@ -72,6 +72,8 @@ relays:
     security: StartTls
     role: secondary
     credential: relay-secondary
+  # log: /var/log/mail.log     # the relay's MTA log, when MailOps can read it: what the traffic watch reads
+  # syslogName: postfix        # the name its Postfix logs under, when several relays share one log
 
 # Every email flow you run. kind: PersonToPerson, Transactional, Campaign, Automation, Dmp or List.
 flows:
@@ -97,19 +99,35 @@ providers: []
   #   asn: [64500]
   #   domains: [examplehost-mail.net]
 
-# Traffic limits (for example what your provider tolerates). scope: sender, domain, flow or relay;
-# metric: messages, recipients, bounceRate or deferralRate; per: minute, hour or day.
+# Traffic rules (Test-MailTraffic, Watch-MailTraffic). scope: sender, domain, flow, relay or all (each key unless
+# match names one); metric: messages, recipients, bounceRate, deferralRate, blockReplies or deferredQueue; per:
+# minute, hour or day (a rolling window before the check).
 thresholds: []
-  # - name: provider-cap
+  # - name: provider-cap         # what your provider tolerates: a warning from warnAt, critical at the limit
   #   scope: relay
   #   match: primary
   #   metric: recipients
   #   per: hour
   #   limit: 1000
+  #   warnAt: 0.8
+  # - name: list-bounces         # a rate (0..1) over at least minVolume attempts
+  #   scope: flow
+  #   metric: bounceRate
+  #   per: hour
+  #   limit: 0.05
+  #   minVolume: 50
+  # - name: flow-spike           # against the median and spread of the same hour of the week in the history
+  #   scope: flow
+  #   metric: recipients
+  #   per: hour
+  #   baseline: true
+  #   sensitivity: 4
+  #   limit: 50                  # the least figure worth an alert
 
 # Where alerts go: email (through a relay other than the one watched), webhook (Teams, Slack, Mattermost) or syslog.
 # Every sink gets every alert; a failing sink is reported and the others still fire. timeoutSeconds: 15 by default.
 alerts:
+  repeatAfterMinutes: 60       # an active alert is sent again after this quiet period
   sinks: []
     # - name: ops-mail
     #   type: email

@@ -214,6 +214,41 @@ thresholds:
             Assert.Equal(T0.AddHours(-4), h[0].HourStart);
         }
 
+        [Fact]
+        public void TheTemplatesThresholdExamplesAreValidOnceUncommented()
+        {
+            var text = ConfigTemplate.Render(new[] { "example.org" });
+            var start = text.IndexOf("\nthresholds: []\n", StringComparison.Ordinal);
+            Assert.True(start > 0);
+            var end = text.IndexOf("\n\n", start + 1, StringComparison.Ordinal);
+            var block = text.Substring(start + 1, end - start - 1).Split('\n')
+                .Select(l => l == "thresholds: []" ? "thresholds:" : l.StartsWith("  # ", StringComparison.Ordinal) ? "  " + l.Substring(4) : l);
+            var r = ConfigReader.Read(text.Substring(0, start + 1) + string.Join("\n", block) + text.Substring(end));
+            Assert.True(r.IsValid, string.Join("\n", r.Issues));
+            Assert.Equal(new[] { "cap", "rate", "spike" }, r.Config!.Thresholds.Select(t => t.Kind));
+            Assert.Equal(0.8, r.Config.Thresholds[0].WarnAt);
+            Assert.Equal(50, r.Config.Thresholds[1].MinVolume);
+            Assert.Equal(TimeSpan.FromMinutes(60), r.Config.AlertRepeatAfter);
+        }
+
+        [Fact]
+        public void BadThresholdsAreErrorsWithTheirPath()
+        {
+            var r = ConfigReader.Read(@"version: 1
+thresholds:
+  - { name: a, scope: relay, metric: bounceRate, per: hour, limit: 5 }
+  - { name: b, scope: flow, metric: recipients, per: hour, limit: 10, warnAt: 1.5 }
+  - { name: c, scope: galaxy, metric: recipients, per: hour, limit: 10 }
+  - { name: d, scope: flow, metric: bounceRate, per: hour, baseline: true }
+");
+            Assert.False(r.IsValid);
+            var paths = r.Errors.Select(e => e.KeyPath).ToList();
+            Assert.Contains("thresholds[0].limit", paths);
+            Assert.Contains("thresholds[1].warnAt", paths);
+            Assert.Contains("thresholds[2].scope", paths);
+            Assert.Contains("thresholds[3].baseline", paths);
+        }
+
         private static string Extra(DateTimeOffset at)
         {
             var log = new StringBuilder();
