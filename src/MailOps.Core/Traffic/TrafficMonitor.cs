@@ -73,7 +73,7 @@ namespace MailOps.Core.Traffic
         }
 
         /// <summary>The longest window of the rules (how much log a check needs).</summary>
-        public TimeSpan LongestWindow => _rules.Count == 0 ? TimeSpan.FromHours(1) : _rules.Max(r => TrafficRules.WindowOf(r.Per));
+        public TimeSpan LongestWindow => TrafficRules.LongestWindow(_rules);
 
         public TrafficAggregator Aggregator => _aggregator;
 

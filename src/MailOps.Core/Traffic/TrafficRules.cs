@@ -58,6 +58,13 @@ namespace MailOps.Core.Traffic
             }
         }
 
+        /// <summary>The longest window of some rules (how much log a check of them needs; an hour when there are none).</summary>
+        public static TimeSpan LongestWindow(IEnumerable<ThresholdConfig> rules)
+        {
+            var windows = rules.Select(r => WindowOf(r.Per)).ToList();
+            return windows.Count == 0 ? TimeSpan.FromHours(1) : windows.Max();
+        }
+
         public static TimeSpan WindowOf(string per) => per == "minute" ? TimeSpan.FromMinutes(1) : per == "day" ? TimeSpan.FromDays(1) : TimeSpan.FromHours(1);
 
         public static string AlertId(ThresholdConfig rule, string key) => $"{rule.Name}/{rule.Scope}/{key}".ToLowerInvariant();

@@ -382,7 +382,9 @@ namespace MailOps.PowerShell.Commands
             var rules = TrafficRuleSelection.Select(this, config, Rule);
             if (rules.Count == 0)
             {
-                ThrowTerminatingError(new ErrorRecord(new InvalidOperationException("The configuration has no 'thresholds:': there is nothing to check traffic against. See about_MailOps (traffic watch) for examples."),
+                ThrowTerminatingError(new ErrorRecord(new InvalidOperationException(Rule == null
+                    ? "The configuration has no 'thresholds:': there is nothing to check traffic against. See about_MailOps (traffic watch) for examples."
+                    : "None of the rules named with -Rule is in the configuration's 'thresholds:' (see the errors above)."),
                     "NoTrafficRules", ErrorCategory.InvalidData, config.Path));
             }
 
@@ -398,31 +400,24 @@ namespace MailOps.PowerShell.Commands
             }
 
             var at = At ?? DateTimeOffset.Now;
-            var monitor0 = new TrafficMonitor(config, null, rules, null);
-            var since = Since ?? at - monitor0.LongestWindow;
+            var since = Since ?? at - TrafficRules.LongestWindow(rules);
             var apply = ShouldProcess($"{rules.Count} traffic rule(s) at {at:u}", "Update the alert state and notify the sinks");
             var dispatcher = apply ? TrafficRuleSelection.Dispatcher(config, this) : null;
             using (var store = OpenStore(config, StoreCredential))
             {
                 var result = RunPumped(async sink =>
                 {
+                    var monitor = new TrafficMonitor(config, apply ? store : null, rules, apply ? dispatcher : null, since);
+                    var parser = new MailLogParser(Year);
+                    ReadLogs(sources, (r, relay) => monitor.Add(r, relay), parser, sink, "Test-MailTraffic");
+                    if (Journal)
                     {
-                        var monitor = new TrafficMonitor(config, apply ? store : null, rules, apply ? dispatcher : null, since);
-                        var parser = new MailLogParser(Year);
-                        ReadLogs(sources, (r, relay) => monitor.Add(r, relay), parser, sink, "Test-MailTraffic");
-                        if (Journal)
-                        {
-                            await monitor.AddJournalAsync(since, CancellationToken).ConfigureAwait(false);
-                        }
-
-                        var check = await monitor.CheckAsync(at, since, apply, CancellationToken).ConfigureAwait(false);
-                        if (!apply)
-                        {
-                            return (check, (IReadOnlyList<TrafficAlert>)check.Alerts);
-                        }
-
-                        return (check, check.ActiveAlerts);
+                        await monitor.AddJournalAsync(since, CancellationToken).ConfigureAwait(false);
                     }
+
+                    var check = await monitor.CheckAsync(at, since, apply, CancellationToken).ConfigureAwait(false);
+                    // with -WhatIf nothing is recorded: what this check found is what would be active
+                    return (check, apply ? check.ActiveAlerts : check.Alerts);
                 });
 
                 Report(result);
@@ -483,7 +478,9 @@ namespace MailOps.PowerShell.Commands
             var rules = TrafficRuleSelection.Select(this, config, Rule);
             if (rules.Count == 0)
             {
-                ThrowTerminatingError(new ErrorRecord(new InvalidOperationException("The configuration has no 'thresholds:': there is nothing to watch traffic against."),
+                ThrowTerminatingError(new ErrorRecord(new InvalidOperationException(Rule == null
+                    ? "The configuration has no 'thresholds:': there is nothing to watch traffic against."
+                    : "None of the rules named with -Rule is in the configuration's 'thresholds:' (see the errors above)."),
                     "NoTrafficRules", ErrorCategory.InvalidData, config.Path));
             }
 
@@ -501,93 +498,90 @@ namespace MailOps.PowerShell.Commands
             {
                 RunPumped(async sink =>
                 {
+                    var window = TrafficRules.LongestWindow(rules);
+                    var monitor = new TrafficMonitor(config, apply ? store : null, rules, apply ? dispatcher : null, started - window);
+                    var parser = new MailLogParser(Year);
+                    // catch up on the rules' window, then follow
+                    ReadLogs(sources, (r, relay) => monitor.Add(r, relay), parser, sink, "Watch-MailTraffic (catching up)");
+                    var followers = sources.Select(s => (Follower: new LogFollower(s.Path, fromEnd: true), s.Relay)).ToList();
+                    var nextCheck = DateTimeOffset.Now;
+                    var lastRestart = DateTimeOffset.Now;
+                    var checks = 0;
+                    while (!CancellationToken.IsCancellationRequested)
                     {
-                        var probe = new TrafficMonitor(config, null, rules, null);
-                        var window = probe.LongestWindow;
-                        var monitor = new TrafficMonitor(config, apply ? store : null, rules, apply ? dispatcher : null, started - window);
-                        var parser = new MailLogParser(Year);
-                        // catch up on the rules' window, then follow
-                        ReadLogs(sources, (r, relay) => monitor.Add(r, relay), parser, sink, "Watch-MailTraffic (catching up)");
-                        var followers = sources.Select(s => (Follower: new LogFollower(s.Path, fromEnd: true), s.Relay)).ToList();
-                        var nextCheck = DateTimeOffset.Now;
-                        var lastRestart = DateTimeOffset.Now;
-                        var checks = 0;
-                        while (!CancellationToken.IsCancellationRequested)
+                        foreach (var (follower, relay) in followers)
                         {
-                            foreach (var (follower, relay) in followers)
+                            foreach (var line in follower.ReadNewLines())
                             {
-                                foreach (var line in follower.ReadNewLines())
+                                var r = parser.Parse(line);
+                                if (r != null)
                                 {
-                                    var r = parser.Parse(line);
-                                    if (r != null)
-                                    {
-                                        monitor.Add(r, relay);
-                                    }
+                                    monitor.Add(r, relay);
                                 }
                             }
+                        }
 
-                            var now = DateTimeOffset.Now;
-                            if (now >= nextCheck)
+                        var now = DateTimeOffset.Now;
+                        if (now >= nextCheck)
+                        {
+                            if (Journal)
                             {
-                                if (Journal)
-                                {
-                                    // the journal is re-read each time: a fresh aggregation of the window
-                                    monitor.Restart(now - window);
-                                    ReadLogs(sources, (r, relay) => monitor.Add(r, relay), new MailLogParser(Year), sink, "Watch-MailTraffic");
-                                    foreach (var f in followers)
-                                    {
-                                        f.Follower.ReadNewLines(); // already counted by the re-read
-                                    }
-
-                                    await monitor.AddJournalAsync(now - window, CancellationToken).ConfigureAwait(false);
-                                }
-
-                                var check = await monitor.CheckAsync(now, started - window, apply, CancellationToken).ConfigureAwait(false);
-                                checks++;
-                                var c = checks;
-                                sink.Post(() =>
-                                {
-                                    TrafficRuleSelection.ReportDeliveries(this, check.Deliveries);
-                                    foreach (var a in check.Alerts.Where(a => IncludeActive || a.State != AlertState.Active || !apply))
-                                    {
-                                        WriteObject(a);
-                                    }
-
-                                    WriteVerbose($"Check {c} at {check.At:T}: {check.ActiveAlerts.Count} active alert(s).");
-                                });
-                                nextCheck = now.AddSeconds(IntervalSeconds);
-                            }
-
-                            if (now >= stopAt)
-                            {
-                                break;
-                            }
-
-                            if (now - lastRestart > TimeSpan.FromHours(6) && !Journal)
-                            {
-                                // keep memory flat on a watch that runs for weeks: re-read the window from the logs
+                                // the journal is re-read each time: a fresh aggregation of the window
                                 monitor.Restart(now - window);
                                 ReadLogs(sources, (r, relay) => monitor.Add(r, relay), new MailLogParser(Year), sink, "Watch-MailTraffic");
                                 foreach (var f in followers)
                                 {
-                                    f.Follower.ReadNewLines();
+                                    f.Follower.ReadNewLines(); // already counted by the re-read
                                 }
 
-                                lastRestart = now;
+                                await monitor.AddJournalAsync(now - window, CancellationToken).ConfigureAwait(false);
                             }
 
-                            try
+                            var check = await monitor.CheckAsync(now, started - window, apply, CancellationToken).ConfigureAwait(false);
+                            checks++;
+                            var c = checks;
+                            sink.Post(() =>
                             {
-                                await Task.Delay(500, CancellationToken).ConfigureAwait(false);
-                            }
-                            catch (OperationCanceledException)
-                            {
-                                break;
-                            }
+                                TrafficRuleSelection.ReportDeliveries(this, check.Deliveries);
+                                foreach (var a in check.Alerts.Where(a => IncludeActive || a.State != AlertState.Active || !apply))
+                                {
+                                    WriteObject(a);
+                                }
+
+                                WriteVerbose($"Check {c} at {check.At:T}: {check.ActiveAlerts.Count} active alert(s).");
+                            });
+                            nextCheck = now.AddSeconds(IntervalSeconds);
                         }
 
-                        return true;
+                        if (now >= stopAt)
+                        {
+                            break;
+                        }
+
+                        if (now - lastRestart > TimeSpan.FromHours(6) && !Journal)
+                        {
+                            // keep memory flat on a watch that runs for weeks: re-read the window from the logs
+                            monitor.Restart(now - window);
+                            ReadLogs(sources, (r, relay) => monitor.Add(r, relay), new MailLogParser(Year), sink, "Watch-MailTraffic");
+                            foreach (var f in followers)
+                            {
+                                f.Follower.ReadNewLines();
+                            }
+
+                            lastRestart = now;
+                        }
+
+                        try
+                        {
+                            await Task.Delay(500, CancellationToken).ConfigureAwait(false);
+                        }
+                        catch (OperationCanceledException)
+                        {
+                            break;
+                        }
                     }
+
+                    return true;
                 });
             }
         }
