@@ -157,6 +157,50 @@ namespace MailOps.Core.Tests
             Assert.Equal("smtp.example.org", result.Config.FindRelay("primary")!.Host);
         }
 
+        [Fact]
+        public void ProvidersSendingKeysAreCheckedWithTheirPlace()
+        {
+            var r = ConfigReader.Read(@"version: 1
+providers:
+  - name: A
+    kind: Espp
+    spf: ['include:spf.a.test', 'spf.a.test', 'not a domain']
+    ptr: ['*.out.a.test', 'localhost']
+    dkim: [s1, 's1._domainkey.a.test', 'bad selector']
+  - name: B
+    kind: Esp
+");
+            Assert.False(r.IsValid);
+            string Where(ConfigIssue i) => $"{i.KeyPath}@{i.Line}:{i.Column}";
+            var all = r.Errors.ToList();
+            var errors = all.Select(Where).ToList();
+            Assert.Equal(new[] { "providers[0].kind@4:11", "providers[0].spf@5:11", "providers[0].spf@5:47", "providers[0].ptr@6:27", "providers[0].dkim@7:16", "providers[0].dkim@7:40", "providers[1]@8:5" }, errors);
+            Assert.Contains("did you mean 'Esp'", all[0].Message);
+            Assert.Contains("give the domain alone ('spf.a.test')", all[1].Message);
+            Assert.Contains("give the selector alone ('s1')", all[4].Message);
+            Assert.Contains("'spf', 'ptr' or 'dkim'", all[6].Message);
+        }
+
+        [Fact]
+        public void TheTemplatesProviderExampleIsValidOnceUncommented()
+        {
+            var text = ConfigTemplate.Render(new[] { "example.org" });
+            var start = text.IndexOf("\nproviders: []\n", StringComparison.Ordinal);
+            Assert.True(start > 0);
+            var end = text.IndexOf("\n\n", start + 1, StringComparison.Ordinal);
+            var block = text.Substring(start + 1, end - start - 1).Split('\n')
+                .Select(l => l == "providers: []" ? "providers:" : l.StartsWith("  # ", StringComparison.Ordinal) ? "  " + l.Substring(4) : l);
+            var r = ConfigReader.Read(text.Substring(0, start + 1) + string.Join("\n", block) + text.Substring(end));
+
+            Assert.True(r.IsValid, string.Join("\n", r.Issues));
+            var p = Assert.Single(r.Config!.Providers);
+            Assert.Equal(MailOps.Core.Providers.ProviderKind.Hosting, p.Kind);
+            Assert.Equal(new[] { "spf.examplehost.net" }, p.SpfPatterns);
+            Assert.Equal(new[] { "*.out.examplehost.net" }, p.PtrPatterns);
+            Assert.Equal(new[] { "eh1", "eh2" }, p.DkimSelectors);
+            Assert.Equal(new[] { 64500 }, p.AsNumbers);
+        }
+
         [Theory]
         [InlineData("192.0.2.1", "192.0.2.1:53")]
         [InlineData("192.0.2.1:5353", "192.0.2.1:5353")]

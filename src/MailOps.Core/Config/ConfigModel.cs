@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.Linq;
+using MailOps.Core.Providers;
 
 namespace MailOps.Core.Config
 {
@@ -293,14 +294,31 @@ namespace MailOps.Core.Config
     public sealed class ProviderConfig
     {
         public ProviderConfig(string name, IReadOnlyList<string> mxPatterns, IReadOnlyList<string> nsPatterns,
-            IReadOnlyList<int> asNumbers, IReadOnlyList<string>? domains = null)
+            IReadOnlyList<int> asNumbers, IReadOnlyList<string>? domains = null, ProviderKind? kind = null,
+            IReadOnlyList<string>? spfPatterns = null, IReadOnlyList<string>? ptrPatterns = null, IReadOnlyList<string>? dkimSelectors = null)
         {
             Name = name;
             MxPatterns = mxPatterns;
             NsPatterns = nsPatterns;
             AsNumbers = asNumbers;
             Domains = domains ?? Array.Empty<string>();
+            Kind = kind;
+            SpfPatterns = spfPatterns ?? Array.Empty<string>();
+            PtrPatterns = ptrPatterns ?? Array.Empty<string>();
+            DkimSelectors = dkimSelectors ?? Array.Empty<string>();
         }
+
+        /// <summary>What the provider is (null: not said; a catalogue provider keeps its own kind).</summary>
+        public ProviderKind? Kind { get; }
+
+        /// <summary>Domains (patterns) named by include: or redirect= in its customers' SPF records.</summary>
+        public IReadOnlyList<string> SpfPatterns { get; }
+
+        /// <summary>Patterns for the PTR names of its sending hosts.</summary>
+        public IReadOnlyList<string> PtrPatterns { get; }
+
+        /// <summary>The DKIM selectors it has its customers publish ('*' makes a pattern).</summary>
+        public IReadOnlyList<string> DkimSelectors { get; }
 
         /// <summary>Address domains the provider owns (gmail.com, orange.fr): their addresses are its mailboxes.</summary>
         public IReadOnlyList<string> Domains { get; }

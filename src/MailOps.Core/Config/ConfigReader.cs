@@ -6,6 +6,7 @@ using System.Linq;
 using System.Net;
 using System.Text;
 using System.Text.RegularExpressions;
+using MailOps.Core.Providers;
 using MailOps.Core.Traffic.Sinks;
 
 namespace MailOps.Core.Config
@@ -34,6 +35,9 @@ namespace MailOps.Core.Config
         private static readonly string[] SinkTypes = { "email", "webhook", "syslog" };
         private static readonly string[] WebhookFormats = { "slack", "teams", "generic" };
         private static readonly string[] SyslogProtocols = { "udp", "tcp", "unix" };
+
+        // RFC 6376 section 3.1: selector = sub-domain *( "." sub-domain ); underscores are accepted, as resolvers do
+        private static readonly Regex DkimSelector = new Regex(@"^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9])?(?:\.[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9])?)*$", RegexOptions.CultureInvariant);
 
         private static readonly Regex Name = new Regex(@"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", RegexOptions.CultureInvariant);
 
@@ -547,14 +551,61 @@ namespace MailOps.Core.Config
                     }
                 }
 
-                r.Finish();
-                if (name != null && mx.Count == 0 && ns.Count == 0 && asns.Count == 0 && domains.Count == 0)
+                var kindNode = r.Take("kind");
+                var kind = kindNode == null ? (ProviderKind?)null : Enum(kindNode, path + ".kind", ProviderKind.Unspecified);
+                var spf = PatternList(r.Take("spf"), path + ".spf", "an SPF include domain (spf.example.net, or *.spf.example.net)", spf: true);
+                var ptr = PatternList(r.Take("ptr"), path + ".ptr", "a host name pattern (*.out.example.net)", spf: false);
+                var dkim = new List<string>();
+                foreach (var (text, at) in StringList(r.Take("dkim"), path + ".dkim"))
                 {
-                    Error(map, ConfigIssueCodes.MissingKey, path, $"The provider '{name}' has nothing to recognise it by: give 'mx', 'ns', 'asn' or 'domains'.");
+                    var t = text.Trim().TrimEnd('.').ToLowerInvariant();
+                    if (t.EndsWith("._domainkey", StringComparison.Ordinal) || t.Contains("._domainkey."))
+                    {
+                        Error(at, ConfigIssueCodes.InvalidValue, path + ".dkim", $"'{text}' is a DNS name: give the selector alone ('{t.Substring(0, t.IndexOf("._domainkey", StringComparison.Ordinal))}'), without ._domainkey.");
+                    }
+                    else if (!DkimSelector.IsMatch(t.Replace("*", "x")))
+                    {
+                        Error(at, ConfigIssueCodes.InvalidValue, path + ".dkim", $"'{text}' is not a DKIM selector: expected letters, digits and '-' in dot-separated labels (s1, selector1, k1.mail), '*' for any run of characters.");
+                    }
+                    else
+                    {
+                        dkim.Add(t);
+                    }
+                }
+
+                r.Finish();
+                if (name != null && mx.Count == 0 && ns.Count == 0 && asns.Count == 0 && domains.Count == 0 && spf.Count == 0 && ptr.Count == 0 && dkim.Count == 0)
+                {
+                    Error(map, ConfigIssueCodes.MissingKey, path, $"The provider '{name}' has nothing to recognise it by: give 'mx', 'ns', 'asn', 'domains', 'spf', 'ptr' or 'dkim'.");
                     return null;
                 }
 
-                return name == null ? null : new ProviderConfig(name, mx, ns, asns, domains);
+                return name == null ? null : new ProviderConfig(name, mx, ns, asns, domains, kind, spf, ptr, dkim);
+            }
+
+            /// <summary>Domain or host name patterns ('*' any run of characters); SPF ones without their include:/redirect= prefix.</summary>
+            private List<string> PatternList(YNode? node, string path, string expected, bool spf)
+            {
+                var result = new List<string>();
+                foreach (var (text, at) in StringList(node, path))
+                {
+                    var t = text.Trim().TrimEnd('.').ToLowerInvariant();
+                    var prefix = new[] { "include:", "redirect=", "+include:", "~include:", "?include:", "-include:" }.FirstOrDefault(x => t.StartsWith(x, StringComparison.Ordinal));
+                    if (spf && prefix != null)
+                    {
+                        Error(at, ConfigIssueCodes.InvalidValue, path, $"'{text}' is an SPF term: give the domain alone ('{t.Substring(prefix.Length)}').");
+                    }
+                    else if (t.IndexOf('%') >= 0 || !DomainName.IsMatch(t.Replace("*", "x")) || !t.Contains("."))
+                    {
+                        Error(at, ConfigIssueCodes.InvalidValue, path, $"'{text}' is not {expected}.");
+                    }
+                    else
+                    {
+                        result.Add(t);
+                    }
+                }
+
+                return result;
             }
 
             private ThresholdConfig? BindThreshold(YNode node, string path)

@@ -91,13 +91,20 @@ flows:
   #   suppressOn: Failed       # its list manager suppresses every failed recipient (default: Hard)
 
 # Providers added to the catalogue shipped with MailOps (matched by MX or NS host patterns, AS numbers and the
-# address domains they own). A name already in the catalogue extends that provider.
+# address domains they own; and, in the inventory of who sends as your domains, by the SPF includes, PTR names
+# and DKIM selectors they use when they send for you). A name already in the catalogue extends that provider.
+# kind: MailboxProvider, Hosting, Esp, Marketing, Transactional, Application or Security. '*' in a pattern stands
+# for any run of characters.
 providers: []
   # - name: ExampleHost
+  #   kind: Hosting
   #   mx: ['*.mx.examplehost.net']
   #   ns: ['*.dns.examplehost.net']
   #   asn: [64500]
   #   domains: [examplehost-mail.net]
+  #   spf: [spf.examplehost.net]        # the domain of its include: in your SPF record
+  #   ptr: ['*.out.examplehost.net']    # the reverse DNS names of its sending hosts
+  #   dkim: [eh1, eh2]                  # the DKIM selectors it has you publish
 
 # Traffic rules (Test-MailTraffic, Watch-MailTraffic). scope: sender, domain, flow, relay or all (each key unless
 # match names one); metric: messages, recipients, bounceRate, deferralRate, blockReplies or deferredQueue; per:

@@ -8,10 +8,42 @@ using YamlDotNet.RepresentationModel;
 
 namespace MailOps.Core.Providers
 {
+    /// <summary>
+    /// What a provider is, as far as mail from your domains is concerned. Only a hint for people reading an inventory:
+    /// nothing in MailOps decides anything from it.
+    /// </summary>
+    public enum ProviderKind
+    {
+        /// <summary>Not said by the catalogue or the configuration.</summary>
+        Unspecified,
+
+        /// <summary>Hosts people's mailboxes and sends their mail (Google Workspace, Microsoft 365, Zoho, Proton...).</summary>
+        MailboxProvider,
+
+        /// <summary>Web and mail hosting, registrars, DNS hosting (OVH, IONOS, Gandi...).</summary>
+        Hosting,
+
+        /// <summary>An email sending service for both transactional and bulk mail, by API or SMTP (SendGrid, Mailjet, Mailgun, Amazon SES...).</summary>
+        Esp,
+
+        /// <summary>A marketing platform that sends campaigns for you (Mailchimp, HubSpot, Salesforce Marketing Cloud...).</summary>
+        Marketing,
+
+        /// <summary>A service that sends transactional mail only (Postmark, Mandrill...).</summary>
+        Transactional,
+
+        /// <summary>An application that sends its own notifications in your name (a help desk such as Zendesk...).</summary>
+        Application,
+
+        /// <summary>An email security gateway in front of or behind your mail servers (Mimecast, Proofpoint...).</summary>
+        Security,
+    }
+
     /// <summary>One provider of the catalogue, with its patterns compiled.</summary>
     public sealed class CatalogProvider
     {
-        internal CatalogProvider(string name, IReadOnlyList<string> mx, IReadOnlyList<string> ns, IReadOnlyList<int> asns, IReadOnlyList<string> domains, string origin)
+        internal CatalogProvider(string name, IReadOnlyList<string> mx, IReadOnlyList<string> ns, IReadOnlyList<int> asns, IReadOnlyList<string> domains, string origin,
+            ProviderKind kind = ProviderKind.Unspecified, IReadOnlyList<string>? spf = null, IReadOnlyList<string>? ptr = null, IReadOnlyList<string>? dkim = null)
         {
             Name = name;
             MxPatterns = mx;
@@ -19,8 +51,15 @@ namespace MailOps.Core.Providers
             AsNumbers = asns;
             Domains = domains;
             Origin = origin;
+            Kind = kind;
+            SpfPatterns = spf ?? Array.Empty<string>();
+            PtrPatterns = ptr ?? Array.Empty<string>();
+            DkimSelectors = dkim ?? Array.Empty<string>();
             MxRegexes = mx.Select(Glob).ToList();
             NsRegexes = ns.Select(Glob).ToList();
+            SpfRegexes = SpfPatterns.Select(Glob).ToList();
+            PtrRegexes = PtrPatterns.Select(Glob).ToList();
+            DkimRegexes = DkimSelectors.Select(Glob).ToList();
         }
 
         public string Name { get; }
@@ -29,11 +68,32 @@ namespace MailOps.Core.Providers
         public IReadOnlyList<int> AsNumbers { get; }
         public IReadOnlyList<string> Domains { get; }
 
+        /// <summary>What the provider is (mailbox provider, ESP, hosting...); Unspecified when nobody said.</summary>
+        public ProviderKind Kind { get; }
+
+        /// <summary>
+        /// Patterns for the domains its customers name in their SPF record (include: or redirect=), for example
+        /// spf.protection.outlook.com: an SPF include of one of these means the domain lets this provider send for it.
+        /// </summary>
+        public IReadOnlyList<string> SpfPatterns { get; }
+
+        /// <summary>Patterns for the PTR (reverse DNS) names of the hosts it sends customers' mail from.</summary>
+        public IReadOnlyList<string> PtrPatterns { get; }
+
+        /// <summary>
+        /// The DKIM selectors it tells customers to publish (selector1, google...). A selector with '*' is a pattern: it is
+        /// matched, never probed.
+        /// </summary>
+        public IReadOnlyList<string> DkimSelectors { get; }
+
         /// <summary>"catalogue", "configuration" or "catalogue+configuration".</summary>
         public string Origin { get; }
 
         internal IReadOnlyList<Regex> MxRegexes { get; }
         internal IReadOnlyList<Regex> NsRegexes { get; }
+        internal IReadOnlyList<Regex> SpfRegexes { get; }
+        internal IReadOnlyList<Regex> PtrRegexes { get; }
+        internal IReadOnlyList<Regex> DkimRegexes { get; }
 
         /// <summary>'*' is any run of characters (dots included); the rest is literal; the whole name must match.</summary>
         internal static Regex Glob(string pattern) =>
@@ -41,6 +101,32 @@ namespace MailOps.Core.Providers
                 RegexOptions.CultureInvariant | RegexOptions.IgnoreCase);
 
         public override string ToString() => Name;
+    }
+
+    /// <summary>Which of a provider's patterns matched what: an SPF include, a PTR name or a DKIM selector.</summary>
+    public sealed class ProviderMatch
+    {
+        internal ProviderMatch(CatalogProvider provider, string pattern, string value)
+        {
+            Provider = provider;
+            Pattern = pattern;
+            Value = value;
+        }
+
+        public CatalogProvider Provider { get; }
+
+        /// <summary>The provider's name (the same as Provider.Name).</summary>
+        public string Name => Provider.Name;
+
+        public ProviderKind Kind => Provider.Kind;
+
+        /// <summary>The catalogue or configuration pattern that matched.</summary>
+        public string Pattern { get; }
+
+        /// <summary>What was matched (the include domain, host name or selector), in lower case.</summary>
+        public string Value { get; }
+
+        public override string ToString() => $"{Provider.Name} ({Pattern})";
     }
 
     /// <summary>
@@ -94,18 +180,23 @@ namespace MailOps.Core.Providers
             {
                 if (merged.TryGetValue(c.Name, out var b))
                 {
+                    // the configuration's kind wins (a site knows how it uses the provider); patterns add up
                     merged[c.Name] = new CatalogProvider(b.Name, b.MxPatterns.Concat(c.MxPatterns).Distinct().ToList(), b.NsPatterns.Concat(c.NsPatterns).Distinct().ToList(),
-                        b.AsNumbers.Concat(c.AsNumbers).Distinct().ToList(), b.Domains.Concat(c.Domains).Distinct(StringComparer.OrdinalIgnoreCase).ToList(), "catalogue+configuration");
+                        b.AsNumbers.Concat(c.AsNumbers).Distinct().ToList(), b.Domains.Concat(c.Domains).Distinct(StringComparer.OrdinalIgnoreCase).ToList(), "catalogue+configuration",
+                        c.Kind ?? b.Kind, Union(b.SpfPatterns, c.SpfPatterns), Union(b.PtrPatterns, c.PtrPatterns), Union(b.DkimSelectors, c.DkimSelectors));
                 }
                 else
                 {
-                    merged[c.Name] = new CatalogProvider(c.Name, c.MxPatterns, c.NsPatterns, c.AsNumbers, c.Domains, "configuration");
+                    merged[c.Name] = new CatalogProvider(c.Name, c.MxPatterns, c.NsPatterns, c.AsNumbers, c.Domains, "configuration",
+                        c.Kind ?? ProviderKind.Unspecified, c.SpfPatterns, c.PtrPatterns, c.DkimSelectors);
                 }
             }
 
             // configuration entries first: a site's own, more specific patterns win over the catalogue's broad ones
             return new ProviderCatalog(merged.Values.OrderBy(p => p.Origin == "catalogue" ? 1 : 0));
         }
+
+        private static List<string> Union(IReadOnlyList<string> a, IReadOnlyList<string> b) => a.Concat(b).Distinct(StringComparer.OrdinalIgnoreCase).ToList();
 
         /// <summary>The provider of that name (case-insensitive), or null.</summary>
         public CatalogProvider? Find(string name) => Providers.FirstOrDefault(p => string.Equals(p.Name, name, StringComparison.OrdinalIgnoreCase));
@@ -123,6 +214,64 @@ namespace MailOps.Core.Providers
 
         private readonly System.Collections.Concurrent.ConcurrentDictionary<string, (CatalogProvider, string)?> _nsMatches =
             new System.Collections.Concurrent.ConcurrentDictionary<string, (CatalogProvider, string)?>(StringComparer.Ordinal);
+
+        /// <summary>
+        /// The providers whose SPF pattern matches <paramref name="domain"/> (a domain named by include: or redirect=), each
+        /// with the pattern that matched; empty when none does. Several providers can share a domain, so every match is
+        /// returned, configuration entries first.
+        /// </summary>
+        public IReadOnlyList<ProviderMatch> MatchSpfInclude(string domain) =>
+            _spfMatches.GetOrAdd(Normalise(domain), d => MatchAll(d, p => p.SpfRegexes, p => p.SpfPatterns));
+
+        /// <summary>The providers whose PTR pattern matches the host name of a sending address (its reverse DNS name).</summary>
+        public IReadOnlyList<ProviderMatch> MatchPtr(string host) =>
+            _ptrMatches.GetOrAdd(Normalise(host), h => MatchAll(h, p => p.PtrRegexes, p => p.PtrPatterns));
+
+        /// <summary>
+        /// The providers that tell their customers to publish this DKIM selector. Common names (selector1, s1, k1) can be
+        /// shared by several providers and by anyone's own servers: a match is a candidate, not a proof.
+        /// </summary>
+        public IReadOnlyList<ProviderMatch> MatchDkimSelector(string selector) =>
+            _dkimMatches.GetOrAdd(Normalise(selector), x => MatchAll(x, p => p.DkimRegexes, p => p.DkimSelectors));
+
+        /// <summary>The catalogue's DKIM selectors without a wildcard (those that can be probed in DNS), in lower case, once each.</summary>
+        public IReadOnlyList<string> ProbeableDkimSelectors =>
+            Providers.SelectMany(p => p.DkimSelectors).Where(x => x.IndexOf('*') < 0).Select(x => x.ToLowerInvariant()).Distinct(StringComparer.Ordinal).ToList();
+
+        private readonly System.Collections.Concurrent.ConcurrentDictionary<string, IReadOnlyList<ProviderMatch>> _spfMatches =
+            new System.Collections.Concurrent.ConcurrentDictionary<string, IReadOnlyList<ProviderMatch>>(StringComparer.Ordinal);
+
+        private readonly System.Collections.Concurrent.ConcurrentDictionary<string, IReadOnlyList<ProviderMatch>> _ptrMatches =
+            new System.Collections.Concurrent.ConcurrentDictionary<string, IReadOnlyList<ProviderMatch>>(StringComparer.Ordinal);
+
+        private readonly System.Collections.Concurrent.ConcurrentDictionary<string, IReadOnlyList<ProviderMatch>> _dkimMatches =
+            new System.Collections.Concurrent.ConcurrentDictionary<string, IReadOnlyList<ProviderMatch>>(StringComparer.Ordinal);
+
+        private static string Normalise(string value) => (value ?? "").Trim().TrimEnd('.').ToLowerInvariant();
+
+        private System.Collections.ObjectModel.ReadOnlyCollection<ProviderMatch> MatchAll(string value, Func<CatalogProvider, IReadOnlyList<Regex>> regexes, Func<CatalogProvider, IReadOnlyList<string>> patterns)
+        {
+            var result = new List<ProviderMatch>();
+            if (value.Length == 0)
+            {
+                return result.AsReadOnly();
+            }
+
+            foreach (var p in Providers)
+            {
+                var rs = regexes(p);
+                for (var i = 0; i < rs.Count; i++)
+                {
+                    if (rs[i].IsMatch(value))
+                    {
+                        result.Add(new ProviderMatch(p, patterns(p)[i], value));
+                        break; // one match per provider: its first pattern that matches
+                    }
+                }
+            }
+
+            return result.AsReadOnly(); // cached and shared: callers must not be able to change it
+        }
 
         public IReadOnlyList<CatalogProvider> MatchAsn(int asn) => _byAsn.TryGetValue(asn, out var l) ? l : (IReadOnlyList<CatalogProvider>)Array.Empty<CatalogProvider>();
 
@@ -184,7 +333,11 @@ namespace MailOps.Core.Providers
                     ? s.Children.Cast<YamlScalarNode>().Select(x => x.Value!.Trim().ToLowerInvariant()).ToList()
                     : (IReadOnlyList<string>)Array.Empty<string>();
                 var name = ((YamlScalarNode)node.Children[new YamlScalarNode("name")]).Value!;
-                yield return new CatalogProvider(name, List("mx"), List("ns"), List("asn").Select(a => int.Parse(a, System.Globalization.CultureInfo.InvariantCulture)).ToList(), List("domains"), "catalogue");
+                var kind = node.Children.TryGetValue(new YamlScalarNode("kind"), out var k) && k is YamlScalarNode ks
+                    ? (ProviderKind)Enum.Parse(typeof(ProviderKind), ks.Value!, ignoreCase: true)
+                    : ProviderKind.Unspecified;
+                yield return new CatalogProvider(name, List("mx"), List("ns"), List("asn").Select(a => int.Parse(a, System.Globalization.CultureInfo.InvariantCulture)).ToList(), List("domains"), "catalogue",
+                    kind, List("spf"), List("ptr"), List("dkim"));
             }
         }
     }

@@ -207,6 +207,15 @@ namespace MailOps.Core.Tests.Providers
                 Assert.NotNull(ProviderCatalog.BuiltIn.Find(name));
             }
 
+            // issue 8: the services that send for their customers, in the same catalogue
+            foreach (var name in new[] { "SendGrid", "Mailjet", "Brevo", "Mailgun", "AmazonSES", "Mailchimp", "Mandrill", "Postmark", "SparkPost", "HubSpot", "SalesforceMarketingCloud", "Zendesk" })
+            {
+                Assert.NotNull(ProviderCatalog.BuiltIn.Find(name));
+            }
+
+            Assert.Equal(38, ProviderCatalog.BuiltIn.Providers.Count);
+            Assert.Equal(ProviderKind.Hosting, ProviderCatalog.BuiltIn.Find("ovh")!.Kind);
+
             Assert.Equal("OVH", ProviderCatalog.BuiltIn.MatchMx("mx3.mail.ovh.net")!.Value.Provider.Name);
             Assert.Equal("Microsoft", ProviderCatalog.BuiltIn.MatchMx("contoso-com.mail.protection.outlook.com")!.Value.Provider.Name);
             Assert.Equal("Yahoo", ProviderCatalog.BuiltIn.MatchOwner("yahoo.co.uk")!.Name);
