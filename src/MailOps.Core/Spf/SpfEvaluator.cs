@@ -19,8 +19,6 @@ namespace MailOps.Core.Spf
     /// </summary>
     public sealed class SpfEvaluator
     {
-        private static readonly Regex ModifierName = new Regex(@"^[A-Za-z][A-Za-z0-9\-_\.]*$", RegexOptions.CultureInvariant);
-        private static readonly Regex Mechanism = new Regex(@"^(?<q>[+\-~?]?)(?<name>[A-Za-z][A-Za-z0-9\-_\.]*)(?<rest>.*)$", RegexOptions.CultureInvariant);
         private readonly IDnsResolver _dns;
         private readonly SpfOptions _options;
 
@@ -120,17 +118,6 @@ namespace MailOps.Core.Spf
             public SpfResultKind Kind { get; }
         }
 
-        private sealed class Term
-        {
-            public char Qualifier { get; set; } = '+';
-            public string Name { get; set; } = "";
-            public string? DomainSpec { get; set; }
-            public int Cidr4 { get; set; } = 32;
-            public int Cidr6 { get; set; } = 128;
-            public IPAddress? Network { get; set; }
-            public string Text { get; set; } = "";
-        }
-
         private async Task<Outcome> CheckAsync(State s, string domain, int depth)
         {
             s.Cancel.ThrowIfCancellationRequested();
@@ -168,7 +155,17 @@ namespace MailOps.Core.Spf
             }
 
             s.Trace.Add(new SpfTraceStep(depth, domain, "(record)", record));
-            var (terms, redirect, exp) = Parse(record, domain, depth, s);
+            SpfParsedRecord parsed;
+            try
+            {
+                parsed = SpfRecordParser.Parse(record);
+            }
+            catch (SpfSyntaxException e)
+            {
+                throw e.AtTerm ? Perm(s, depth, domain, e.Term, e.Why) : new SpfException(SpfResultKind.PermError, e.Message);
+            }
+
+            var (terms, redirect, exp) = (parsed.Terms, parsed.Redirect, parsed.Exp);
 
             foreach (var term in terms)
             {
@@ -212,188 +209,10 @@ namespace MailOps.Core.Spf
             return new Outcome(SpfResultKind.Neutral, null, null, $"no mechanism in the record of {domain} matched {s.Ip} (default neutral)");
         }
 
-        private static (List<Term> Terms, string? Redirect, string? Exp) Parse(string record, string domain, int depth, State s)
-        {
-            var terms = new List<Term>();
-            string? redirect = null;
-            string? exp = null;
-            foreach (var raw in record.Split(new[] { ' ' }, StringSplitOptions.RemoveEmptyEntries).Skip(1))
-            {
-                if (raw.Any(ch => ch < 0x21 || ch == 0x7f))
-                {
-                    throw Perm(s, depth, domain, raw.Replace("\n", "\\n"), "terms are separated by spaces only; a control character is not allowed");
-                }
-
-                var eq = raw.IndexOf('=');
-                var colon = raw.IndexOf(':');
-                var slash = raw.IndexOf('/');
-                if (eq > 0 && (colon < 0 || eq < colon) && (slash < 0 || eq < slash) && ModifierName.IsMatch(raw.Substring(0, eq)))
-                {
-                    var name = raw.Substring(0, eq).ToLowerInvariant();
-                    var value = raw.Substring(eq + 1);
-                    ValidateMacroString(value, raw, name == "exp");
-                    if (name == "redirect")
-                    {
-                        if (redirect != null)
-                        {
-                            throw Perm(s, depth, domain, raw, "redirect= appears twice");
-                        }
-
-                        ValidateDomainSpec(value, raw, s, depth, domain);
-                        redirect = value;
-                    }
-                    else if (name == "exp")
-                    {
-                        if (exp != null)
-                        {
-                            throw Perm(s, depth, domain, raw, "exp= appears twice");
-                        }
-
-                        ValidateDomainSpec(value, raw, s, depth, domain);
-                        exp = value;
-                    }
-
-                    continue;
-                }
-
-                var m = Mechanism.Match(raw);
-                if (!m.Success)
-                {
-                    throw Perm(s, depth, domain, raw, "not a mechanism or modifier");
-                }
-
-                var term = new Term { Text = raw, Qualifier = m.Groups["q"].Value.Length > 0 ? m.Groups["q"].Value[0] : '+', Name = m.Groups["name"].Value.ToLowerInvariant() };
-                var rest = m.Groups["rest"].Value;
-                switch (term.Name)
-                {
-                    case "all":
-                        if (rest.Length > 0)
-                        {
-                            throw Perm(s, depth, domain, raw, "'all' takes no argument");
-                        }
-
-                        break;
-                    case "include":
-                    case "exists":
-                        if (!rest.StartsWith(":", StringComparison.Ordinal) || rest.Length == 1)
-                        {
-                            throw Perm(s, depth, domain, raw, $"'{term.Name}' needs ':domain'");
-                        }
-
-                        term.DomainSpec = rest.Substring(1);
-                        ValidateMacroString(term.DomainSpec, raw, false);
-                        ValidateDomainSpec(term.DomainSpec, raw, s, depth, domain);
-                        break;
-                    case "a":
-                    case "mx":
-                        ParseDualCidr(term, rest, s, depth, domain);
-                        break;
-                    case "ptr":
-                        if (rest.Length > 0)
-                        {
-                            if (!rest.StartsWith(":", StringComparison.Ordinal) || rest.Length == 1)
-                            {
-                                throw Perm(s, depth, domain, raw, "bad ptr argument");
-                            }
-
-                            term.DomainSpec = rest.Substring(1);
-                            ValidateMacroString(term.DomainSpec, raw, false);
-                            ValidateDomainSpec(term.DomainSpec, raw, s, depth, domain);
-                        }
-
-                        break;
-                    case "ip4":
-                    case "ip6":
-                        ParseNetwork(term, rest, s, depth, domain);
-                        break;
-                    default:
-                        throw Perm(s, depth, domain, raw, "unknown mechanism");
-                }
-
-                terms.Add(term);
-            }
-
-            return (terms, redirect, exp);
-        }
-
         private static SpfException Perm(State s, int depth, string domain, string term, string why)
         {
             s.Trace.Add(new SpfTraceStep(depth, domain, term, "permerror: " + why));
             return new SpfException(SpfResultKind.PermError, $"the record of {domain} has a syntax error at '{term}': {why}");
-        }
-
-        private static void ParseDualCidr(Term term, string rest, State s, int depth, string domain)
-        {
-            var m = Regex.Match(rest, @"^(?::(?<spec>[^/]*(?:/(?!\d*$|/)[^/]*)*?))?(?:/(?<v4>\d+))?(?://(?<v6>\d+))?$", RegexOptions.CultureInvariant);
-            if (!m.Success)
-            {
-                throw Perm(s, depth, domain, term.Text, "bad domain or CIDR length");
-            }
-
-            if (rest.StartsWith(":", StringComparison.Ordinal))
-            {
-                var spec = m.Groups["spec"].Value;
-                if (spec.Length == 0)
-                {
-                    throw Perm(s, depth, domain, term.Text, "empty domain");
-                }
-
-                ValidateMacroString(spec, term.Text, false);
-                ValidateDomainSpec(spec, term.Text, s, depth, domain);
-                term.DomainSpec = spec;
-            }
-
-            if (m.Groups["v4"].Success)
-            {
-                term.Cidr4 = CidrLength(m.Groups["v4"].Value, 32, term, s, depth, domain);
-            }
-
-            if (m.Groups["v6"].Success)
-            {
-                term.Cidr6 = CidrLength(m.Groups["v6"].Value, 128, term, s, depth, domain);
-            }
-        }
-
-        private static int CidrLength(string text, int max, Term term, State s, int depth, string domain)
-        {
-            if ((text.Length > 1 && text[0] == '0') || !int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var n) || n > max)
-            {
-                throw Perm(s, depth, domain, term.Text, $"bad CIDR length /{text}");
-            }
-
-            return n;
-        }
-
-        private static void ParseNetwork(Term term, string rest, State s, int depth, string domain)
-        {
-            if (!rest.StartsWith(":", StringComparison.Ordinal))
-            {
-                throw Perm(s, depth, domain, term.Text, $"'{term.Name}' needs ':address'");
-            }
-
-            var value = rest.Substring(1);
-            var slash = value.IndexOf('/');
-            var address = slash >= 0 ? value.Substring(0, slash) : value;
-            var v6 = term.Name == "ip6";
-            if (!IPAddress.TryParse(address, out var ip) || (ip.AddressFamily == AddressFamily.InterNetworkV6) != v6
-                || (!v6 && !Regex.IsMatch(address, @"^\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\z")))
-            {
-                throw Perm(s, depth, domain, term.Text, "not an address of the right family");
-            }
-
-            term.Network = ip;
-            if (slash >= 0)
-            {
-                var len = CidrLength(value.Substring(slash + 1), v6 ? 128 : 32, term, s, depth, domain);
-                if (v6)
-                {
-                    term.Cidr6 = len;
-                }
-                else
-                {
-                    term.Cidr4 = len;
-                }
-            }
         }
 
         private void Count(State s, string domain, int depth, string term)
@@ -416,7 +235,7 @@ namespace MailOps.Core.Spf
             }
         }
 
-        private async Task<bool> MatchAsync(State s, Term term, string domain, int depth)
+        private async Task<bool> MatchAsync(State s, SpfTerm term, string domain, int depth)
         {
             switch (term.Name)
             {
@@ -598,71 +417,6 @@ namespace MailOps.Core.Spf
         }
 
         // ---------- macros (RFC 7208 section 7) ----------
-
-        private static void ValidateMacroString(string value, string term, bool isExp)
-        {
-            for (var i = 0; i < value.Length; i++)
-            {
-                var c = value[i];
-                if (c < 0x21 || c > 0x7e)
-                {
-                    throw new SpfException(SpfResultKind.PermError, $"'{term}' holds a character that is not allowed");
-                }
-
-                if (c != '%')
-                {
-                    continue;
-                }
-
-                if (i + 1 >= value.Length)
-                {
-                    throw new SpfException(SpfResultKind.PermError, $"'{term}' ends with a lone '%'");
-                }
-
-                var n = value[i + 1];
-                if (n == '%' || n == '_' || n == '-')
-                {
-                    i++;
-                    continue;
-                }
-
-                if (n != '{')
-                {
-                    throw new SpfException(SpfResultKind.PermError, $"'{term}' has an invalid macro '%{n}'");
-                }
-
-                var close = value.IndexOf('}', i);
-                if (close < 0 || !Regex.IsMatch(value.Substring(i + 2, close - i - 2), @"^[slodipvhcrtSLODIPVHCRT]\d*r?[.\-+,/_=]*\z", RegexOptions.CultureInvariant))
-                {
-                    throw new SpfException(SpfResultKind.PermError, $"'{term}' has an invalid macro");
-                }
-
-                if ("crtCRT".IndexOf(value[i + 2]) >= 0)
-                {
-                    // c, r and t are allowed only in the explanation text (the TXT record exp= points to), never in the record
-                    throw new SpfException(SpfResultKind.PermError, $"'{term}' uses the %{{{value[i + 2]}}} macro, which is allowed only in explanation text");
-                }
-
-                i = close;
-            }
-        }
-
-        private static void ValidateDomainSpec(string spec, string term, State s, int depth, string domain)
-        {
-            // domain-end: "." toplabel ["."] or a macro-expand
-            var trimmed = spec.EndsWith(".", StringComparison.Ordinal) ? spec.Substring(0, spec.Length - 1) : spec;
-            if (trimmed.EndsWith("}", StringComparison.Ordinal) && trimmed.LastIndexOf("%{", StringComparison.Ordinal) >= 0)
-            {
-                return;
-            }
-
-            var lastDot = trimmed.LastIndexOf('.');
-            var top = lastDot >= 0 ? trimmed.Substring(lastDot + 1) : "";
-            if (lastDot < 0 || !Regex.IsMatch(top, @"^(?=.*[A-Za-z])[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?$", RegexOptions.CultureInvariant))
-            {
-                throw Perm(s, depth, domain, term, "the domain does not end in a valid top-level label");
-            }
-        }
 
         private string ExpandDomain(State s, string spec, string domain, bool isExp)
         {
