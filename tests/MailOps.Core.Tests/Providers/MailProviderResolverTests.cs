@@ -14,15 +14,27 @@ namespace MailOps.Core.Tests.Providers
     /// <summary>Attribution rules on a zone held in memory (the lab test runs the same against nsd).</summary>
     public class MailProviderResolverTests
     {
+        /// <summary>
+        /// A zone held in memory (shared with the inventory tests). Names in Fail answer with that status (key "name" or
+        /// "TYPE name"); a name known for another type answers NoData, an unknown one NxDomain. OnQuery, when set, runs
+        /// before each answer ("TYPE name", token): a delay, a gate, a count of queries in flight.
+        /// </summary>
         internal sealed class Zone : IDnsResolver
         {
             public Dictionary<string, MxRecord[]> Mx { get; } = new Dictionary<string, MxRecord[]>(StringComparer.OrdinalIgnoreCase);
             public Dictionary<string, string[]> Ns { get; } = new Dictionary<string, string[]>(StringComparer.OrdinalIgnoreCase);
             public Dictionary<string, string[]> A { get; } = new Dictionary<string, string[]>(StringComparer.OrdinalIgnoreCase);
+            public Dictionary<string, string[]> Aaaa { get; } = new Dictionary<string, string[]>(StringComparer.OrdinalIgnoreCase);
             public Dictionary<string, string> Txt { get; } = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+
+            /// <summary>Names with several TXT records (wins over Txt).</summary>
+            public Dictionary<string, string[]> TxtMany { get; } = new Dictionary<string, string[]>(StringComparer.OrdinalIgnoreCase);
             public HashSet<string> Exists { get; } = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
             public Dictionary<string, DnsStatus> Fail { get; } = new Dictionary<string, DnsStatus>(StringComparer.OrdinalIgnoreCase);
+            public Func<string, CancellationToken, Task>? OnQuery { get; set; }
             public int Queries;
+            public int MaxInFlight;
+            private int _inFlight;
 
             private DnsResult<T> Get<T>(string name, string type, IReadOnlyList<T>? records)
             {
@@ -37,18 +49,44 @@ namespace MailOps.Core.Tests.Providers
                     return new DnsResult<T>(DnsStatus.Ok, records, null, TimeSpan.FromMinutes(30));
                 }
 
-                var known = Exists.Contains(name) || Mx.ContainsKey(name) || Ns.ContainsKey(name) || A.ContainsKey(name) || Txt.ContainsKey(name);
+                var known = Exists.Contains(name) || Mx.ContainsKey(name) || Ns.ContainsKey(name) || A.ContainsKey(name) || Aaaa.ContainsKey(name) || Txt.ContainsKey(name) || TxtMany.ContainsKey(name);
                 return DnsResult<T>.Of(known ? DnsStatus.NoData : DnsStatus.NxDomain);
             }
 
+            private async Task<DnsResult<T>> Answer<T>(string name, string type, Func<DnsResult<T>> get, CancellationToken c)
+            {
+                c.ThrowIfCancellationRequested();
+                if (OnQuery == null)
+                {
+                    return get();
+                }
+
+                var now = Interlocked.Increment(ref _inFlight);
+                lock (Fail)
+                {
+                    MaxInFlight = Math.Max(MaxInFlight, now);
+                }
+
+                try
+                {
+                    await OnQuery(type + " " + name, c).ConfigureAwait(false);
+                    return get();
+                }
+                finally
+                {
+                    Interlocked.Decrement(ref _inFlight);
+                }
+            }
+
             public Task<DnsResult<IPAddress>> QueryAddressesAsync(string name, bool ipv6, CancellationToken c) =>
-                Task.FromResult(Get(name, "A", ipv6 ? null : A.TryGetValue(name, out var a) ? a.Select(IPAddress.Parse).ToList() : null));
+                Answer(name, ipv6 ? "AAAA" : "A", () => Get(name, ipv6 ? "AAAA" : "A", (ipv6 ? Aaaa : A).TryGetValue(name, out var a) ? a.Select(IPAddress.Parse).ToList() : null), c);
 
-            public Task<DnsResult<string>> QueryTxtAsync(string name, CancellationToken c) => Task.FromResult(Get(name, "TXT", Txt.TryGetValue(name, out var t) ? new[] { t } : null));
+            public Task<DnsResult<string>> QueryTxtAsync(string name, CancellationToken c) =>
+                Answer(name, "TXT", () => Get(name, "TXT", TxtMany.TryGetValue(name, out var many) ? many : Txt.TryGetValue(name, out var t) ? new[] { t } : null), c);
 
-            public Task<DnsResult<MxRecord>> QueryMxAsync(string name, CancellationToken c) => Task.FromResult(Get(name, "MX", Mx.TryGetValue(name, out var m) ? m : null));
+            public Task<DnsResult<MxRecord>> QueryMxAsync(string name, CancellationToken c) => Answer(name, "MX", () => Get(name, "MX", Mx.TryGetValue(name, out var m) ? m : null), c);
 
-            public Task<DnsResult<string>> QueryNsAsync(string name, CancellationToken c) => Task.FromResult(Get(name, "NS", Ns.TryGetValue(name, out var n) ? n : null));
+            public Task<DnsResult<string>> QueryNsAsync(string name, CancellationToken c) => Answer(name, "NS", () => Get(name, "NS", Ns.TryGetValue(name, out var n) ? n : null), c);
 
             public Task<DnsResult<string>> QueryPtrAsync(IPAddress address, CancellationToken c) => Task.FromResult(DnsResult<string>.Of(DnsStatus.NxDomain));
         }
