@@ -173,7 +173,7 @@ namespace MailOps.Core.Dmarc
             FileStream stream;
             try
             {
-                stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
+                stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 12);
             }
             catch (Exception e) when (e is FileNotFoundException || e is DirectoryNotFoundException)
             {
@@ -467,7 +467,7 @@ namespace MailOps.Core.Dmarc
                 }
 
                 // the byte-order mark was skipped above: detection off, so the decoder (and its fallback) stays ours
-                return new StreamReader(s, encoding, false, 1 << 16, leaveOpen: false);
+                return new StreamReader(s, encoding, false, 1 << 12, leaveOpen: false);
             }
             catch
             {
