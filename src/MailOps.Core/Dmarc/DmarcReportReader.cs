@@ -523,7 +523,10 @@ namespace MailOps.Core.Dmarc
             }
             catch (ArgumentException)
             {
-                return (Make(65001), 0, fallback, declared);
+                // windows-1252 and the other code pages .NET Core only knows through this provider (asked directly: no
+                // process-wide registration)
+                var codePage = CodePagesEncodingProvider.Instance.GetEncoding(declared, EncoderFallback.ReplacementFallback, fallback);
+                return codePage != null ? (codePage, 0, fallback, null) : (Make(65001), 0, fallback, declared);
             }
         }
 

@@ -279,6 +279,15 @@ namespace MailOps.Core.Tests.Dmarc
             var r = Single(Write("latin1.xml", latin1));
             Assert.Equal(org, r.OrgName);
             Assert.Empty(r.ParseWarnings);
+            // windows-1252 (a code page .NET Core only has through CodePagesEncodingProvider): the euro sign is 0x80
+            var cp1252 = ReportXml("Caf\u00e9 \u20ac", "r-1", ("192.0.2.10", 1, "none", "pass", "pass")).Replace("UTF-8", "windows-1252");
+            var euro = Single(Write("cp1252.xml", CodePagesEncodingProvider.Instance.GetEncoding(1252)!.GetBytes(cp1252)));
+            Assert.Equal("Caf\u00e9 \u20ac", euro.OrgName);
+            Assert.Empty(euro.ParseWarnings);
+            // an encoding nobody knows: read as UTF-8, said
+            var unknown = Single(Write("unknown.xml", Utf8(xml.Replace("UTF-8", "x-no-such-charset"))));
+            Assert.Equal(org, unknown.OrgName);
+            Assert.Contains(unknown.ParseWarnings, w => w.Contains("'x-no-such-charset'", StringComparison.Ordinal));
             // the same bytes declared as UTF-8: the é bytes are not UTF-8, replaced and said
             var wrong = Single(Write("wrong.xml", Encoding.GetEncoding("iso-8859-1").GetBytes(xml)));
             Assert.Equal("Soci\uFFFDt\uFFFD G\uFFFDn\uFFFDrale", wrong.OrgName);
