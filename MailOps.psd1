@@ -34,6 +34,7 @@
         'Get-MailTrafficReport'
         'Test-MailTraffic'
         'Watch-MailTraffic'
+        'Get-DmarcReport'
     )
     VariablesToExport    = @()
     AliasesToExport      = @()

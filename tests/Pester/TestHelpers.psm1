@@ -34,4 +34,20 @@ function New-TestFolder {
     return $d
 }
 
+function Find-Corpus {
+    <# The third-party corpora ($env:MAILOPS_CORPORA, else shared/corpora in a parent folder of the tests), as the
+       xunit tests find them: a path under them, or $null (the caller skips, saying where it looked). #>
+    param([Parameter(Mandatory)][string]$Relative)
+    $root = $env:MAILOPS_CORPORA
+    if (-not $root) {
+        $dir = Get-Item $PSScriptRoot
+        while ($dir -and -not (Test-Path (Join-Path $dir.FullName 'shared/corpora'))) { $dir = $dir.Parent }
+        if ($dir) { $root = Join-Path $dir.FullName 'shared/corpora' }
+    }
+    if (-not $root) { return $null }
+    $path = Join-Path $root $Relative
+    if (Test-Path -LiteralPath $path) { return $path }
+    return $null
+}
+
 Export-ModuleMember -Function *

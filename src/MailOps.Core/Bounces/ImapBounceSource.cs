@@ -6,14 +6,13 @@ using System.Security.Cryptography.X509Certificates;
 using System.Threading;
 using System.Threading.Tasks;
 using MailKit;
-using MailKit.Net.Imap;
 using MailKit.Search;
-using MailKit.Security;
 using MailOps.Core.Config;
+using MailOps.Core.Imap;
 
 namespace MailOps.Core.Bounces
 {
-    /// <summary>Where to read bounces over IMAP.</summary>
+    /// <summary>Where to read bounces (or DMARC reports) over IMAP.</summary>
     public sealed class ImapSourceOptions
     {
         public string Host { get; set; } = "";
@@ -41,55 +40,11 @@ namespace MailOps.Core.Bounces
                 throw new ArgumentNullException(nameof(o));
             }
 
-            var label = $"imap://{o.Host}:{o.Port}/{o.Folder}";
             var records = new List<BounceRecord>();
-            using (var client = new ImapClient { Timeout = (int)o.Timeout.TotalMilliseconds })
+            using (var session = await ImapSourceSession.OpenAsync(o, cancellationToken).ConfigureAwait(false))
             {
-                client.ServerCertificateValidationCallback = (sender, certificate, chain, errors) =>
-                {
-                    if (o.SkipCertificateCheck)
-                    {
-                        return true;
-                    }
-
-                    var inspector = new Smtp.CertificateInspector(o.TrustedCaCertificates);
-                    return inspector.Inspect(o.Host, certificate, chain, errors, DateTime.UtcNow);
-                };
-                var options = o.Security switch
-                {
-                    SmtpSecurity.None => SecureSocketOptions.None,
-                    SmtpSecurity.SslOnConnect => SecureSocketOptions.SslOnConnect,
-                    SmtpSecurity.StartTls => SecureSocketOptions.StartTls,
-                    SmtpSecurity.StartTlsWhenAvailable => SecureSocketOptions.StartTlsWhenAvailable,
-                    _ => SecureSocketOptions.Auto,
-                };
-                await client.ConnectAsync(o.Host, o.Port, options, cancellationToken).ConfigureAwait(false);
-                if (o.Credential != null)
-                {
-                    if (!client.IsSecure && !o.AllowAuthWithoutTls)
-                    {
-                        throw new AuthenticationException($"{label}: the connection is not encrypted; MailOps will not send the password in clear (use -AllowAuthWithoutTls if you must).");
-                    }
-
-                    await client.AuthenticateAsync(o.Credential, cancellationToken).ConfigureAwait(false);
-                }
-
-                var folder = await client.GetFolderAsync(o.Folder, cancellationToken).ConfigureAwait(false);
-                await folder.OpenAsync(o.MoveProcessedTo != null ? FolderAccess.ReadWrite : FolderAccess.ReadOnly, cancellationToken).ConfigureAwait(false);
-                IMailFolder? target = null;
-                if (o.MoveProcessedTo != null)
-                {
-                    try
-                    {
-                        target = await client.GetFolderAsync(o.MoveProcessedTo, cancellationToken).ConfigureAwait(false);
-                    }
-                    catch (FolderNotFoundException)
-                    {
-                        var root = client.GetFolder(client.PersonalNamespaces[0]);
-                        target = await root.CreateAsync(o.MoveProcessedTo, true, cancellationToken).ConfigureAwait(false);
-                    }
-                }
-
+                var label = session.Label;
+                var folder = session.Folder;
                 var uids = (await folder.SearchAsync(SearchQuery.All, cancellationToken).ConfigureAwait(false)).Take(o.MaxMessages).ToList();
                 var processed = new List<UniqueId>();
                 for (var i = 0; i < uids.Count; i++)
@@ -115,12 +70,8 @@ namespace MailOps.Core.Bounces
                     }
                 }
 
-                if (target != null && processed.Count > 0)
-                {
-                    await folder.MoveToAsync(processed, target, cancellationToken).ConfigureAwait(false);
-                }
-
-                await client.DisconnectAsync(true, cancellationToken).ConfigureAwait(false);
+                await session.MoveProcessedAsync(processed, cancellationToken).ConfigureAwait(false);
+                await session.DisconnectAsync(cancellationToken).ConfigureAwait(false);
             }
 
             return records;
