@@ -35,6 +35,8 @@
         'Test-MailTraffic'
         'Watch-MailTraffic'
         'Get-DmarcReport'
+        'Get-EmailFlowInventory'
+        'Export-EmailFlowInventory'
     )
     VariablesToExport    = @()
     AliasesToExport      = @()

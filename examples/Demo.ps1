@@ -8,7 +8,9 @@ incident that made false hard bounces: the OVH mail hosts of the lab go down, re
 takes exactly the false ones off the list, and the undo puts them back), then the bulk-mail drill (bulk refused on
 the primary, a paced campaign through the secondary, the circuit breaker; then the traffic watch: a mailing sent
 through the primary by mistake raises the volume alert before the provider's cap, by webhook and by mail through the
-secondary, and the alert resolves once the mailing moves to the secondary).
+secondary, and the alert resolves once the mailing moves to the secondary); and last, the inventory of every flow that
+sends as the lab's domains, declared, authorised in DNS and seen in the logs and DMARC reports, with the shadow flows
+nobody declared, and the page for management.
 #>
 $ErrorActionPreference = 'Stop'
 $PSStyle.OutputRendering = 'PlainText'
@@ -199,4 +201,29 @@ Write-Host 'pflogsumm on the same log:'
 & pflogsumm $lab.smtp.primary.log 2>$null | Select-String -Pattern '^\s+\d+\s+(received|delivered|deferred|bounced|rejected|senders|recipients)\b' | ForEach-Object { $_.Line } | Out-Host
 $html = Get-MailTrafficReport -By Flow -Bucket Minute -AsHtml (Join-Path $lab.root 'traffic.html')
 Write-Host "HTML report with charts: $($html.FullName) ($([int]($html.Length / 1024)) KB)"
+
+Step 'Know every flow: declared, authorised in DNS, seen in the logs and in DMARC reports'
+$invStart = [DateTimeOffset]::UtcNow.AddSeconds(-1)
+# a CRM nobody declared sends order mail through the primary; the invoices flow goes through the secondary
+1..3 | ForEach-Object { & swaks -s 127.0.0.1 -p $lab.smtp.primary.port -f crm@corp.test -t "customer$_@sink.test" --h-Subject "Order $_" 2>&1 | Out-Null }
+1..2 | ForEach-Object { & swaks -s 127.0.0.1 -p $lab.smtp.secondary.port -f billing@corp.test -t "client$_@sink.test" --h-Subject "Invoice $_" 2>&1 | Out-Null }
+# a receiver's DMARC aggregate report about corp.test (as Google would send it, gzipped)
+$now = [DateTimeOffset]::UtcNow.ToUnixTimeSeconds()
+$rec = { param($ip, $n, $disp, $dkim, $spf, $d) "<record><row><source_ip>$ip</source_ip><count>$n</count><policy_evaluated><disposition>$disp</disposition><dkim>$dkim</dkim><spf>$spf</spf></policy_evaluated></row><identifiers><header_from>corp.test</header_from></identifiers><auth_results><dkim><domain>$d</domain><result>pass</result></dkim><spf><domain>$d</domain><result>pass</result></spf></auth_results></record>" }
+$xml = "<?xml version=`"1.0`"?><feedback><report_metadata><org_name>google.com</org_name><email>noreply-dmarc-support@google.com</email><report_id>demo-1</report_id><date_range><begin>$($now - 86400)</begin><end>$now</end></date_range></report_metadata><policy_published><domain>corp.test</domain><p>quarantine</p></policy_published>" +
+    (& $rec 127.0.0.1 120 none pass pass corp.test) + (& $rec 127.0.0.2 40 none pass fail corp.test) + (& $rec 127.0.4.1 580 none pass fail corp.test) +
+    (& $rec 127.0.5.1 300 quarantine fail fail mcsv.net) + (& $rec 203.0.113.9 15 quarantine fail fail corp.test) + '</feedback>'
+$dmarcDir = Join-Path $lab.root 'dmarc-demo'
+New-Item -ItemType Directory -Force $dmarcDir | Out-Null
+$fs = [IO.File]::Create((Join-Path $dmarcDir 'google.com!corp.test!demo-1.xml.gz')); $gz = [IO.Compression.GZipStream]::new($fs, [IO.Compression.CompressionLevel]::Optimal)
+$bytes = [Text.Encoding]::UTF8.GetBytes($xml); $gz.Write($bytes, 0, $bytes.Length); $gz.Dispose(); $fs.Dispose()
+$deadline = (Get-Date).AddSeconds(20)
+do { Start-Sleep -Milliseconds 300 } until (((Get-Content -Raw $lab.smtp.primary.log) -match 'to=<client2@sink\.test>.*status=sent') -or (Get-Date) -gt $deadline)
+$inventory = Get-EmailFlowInventory -IncludeLogs -Since $invStart -DmarcReports $dmarcDir
+$inventory | Format-Table | Out-String -Width 200 | Write-Host
+Write-Host 'What to fix first:'
+$inventory | ForEach-Object Findings | Where-Object Severity -ge High | Sort-Object Severity -Descending |
+    Format-Table Severity, Code, Flow, Message -Wrap | Out-String -Width 200 | Write-Host
+$page = $inventory | Export-EmailFlowInventory -Path (Join-Path $lab.root 'inventory.html') -Title 'Lab email flows' -Force
+Write-Host "The inventory for management: $($page.FullName) ($([int]($page.Length / 1024)) KB)"
 Write-Host "`nDemo finished."

@@ -57,6 +57,13 @@ namespace MailOps.PowerShell
         protected override IEnumerable<string> Names(MailOpsConfig? config) => config?.Flows.Select(f => f.Name) ?? Enumerable.Empty<string>();
     }
 
+    /// <summary>Sender domains: the configuration's domains and the declared flows' sender domains.</summary>
+    public sealed class DomainNameCompleter : ConfigNameCompleter
+    {
+        protected override IEnumerable<string> Names(MailOpsConfig? config) =>
+            config == null ? Enumerable.Empty<string>() : MailOps.Core.Inventory.FlowInventoryBuilder.DefaultDomains(config);
+    }
+
     /// <summary>Provider names: the catalogue shipped with MailOps and the configuration's additions.</summary>
     public sealed class ProviderNameCompleter : ConfigNameCompleter
     {

@@ -29,6 +29,9 @@ $script:Packages = [ordered]@{
     'python3-dkim'       = { & /usr/bin/python3 -c 'import dkim' 2>$null; $LASTEXITCODE -eq 0 }
     # the reference the traffic totals are checked against (issue 7)
     'pflogsumm'          = { Test-Path /usr/sbin/pflogsumm }
+    # a headless browser and a PDF-to-text reader: what the inventory's HTML page shows, as a browser renders it (issue 8)
+    'chromium'           = { Test-Path /usr/bin/chromium }
+    'poppler-utils'      = { Test-Path /usr/bin/pdftotext }
 }
 
 function Install-MailLabPackage {
@@ -201,9 +204,42 @@ function New-LabZones {
             'mx2 IN A 127.0.0.2'
             'nomx IN A 127.0.0.3'
         )
+        # the flow inventory's domains: corp.test authorises its own relay through three levels of includes, an ESP
+        # (SendGrid) and a marketing service (Mailchimp) nobody declared; legacy.test needs more than ten DNS lookups
+        'corp.test'          = @(
+            '@ IN MX 10 mx1.lab.test.'
+            '@ IN TXT "v=spf1 mx include:_spf.corp.test include:sendgrid.net include:servers.mcsv.net ~all"'
+            '_spf IN TXT "v=spf1 ip4:127.0.0.1 include:_partners.corp.test -all"'
+            '_partners IN TXT "v=spf1 ip4:198.51.100.0/24 -all"'
+            '_dmarc IN TXT "v=DMARC1; p=quarantine; rua=mailto:dmarc-reports@sink.test; adkim=r; aspf=r"'
+            "mailops._domainkey IN TXT ( $($chunks -join ' ') )"
+            "s1._domainkey IN TXT ( $($chunks -join ' ') )"
+        )
+        'legacy.test'        = @(
+            '@ IN MX 10 mx1.lab.test.'
+            '@ IN TXT "v=spf1 a mx include:_a.legacy.test include:_b.legacy.test include:_c.legacy.test ~all"'
+            '_a IN TXT "v=spf1 a:h1.legacy.test a:h2.legacy.test a:h3.legacy.test -all"'
+            '_b IN TXT "v=spf1 a:h4.legacy.test a:h5.legacy.test -all"'
+            '_c IN TXT "v=spf1 a:h6.legacy.test mx:legacy.test -all"'
+            'h1 IN A 127.0.6.1'
+            'h2 IN A 127.0.6.2'
+            'h3 IN A 127.0.6.3'
+            'h4 IN A 127.0.6.4'
+            'h5 IN A 127.0.6.5'
+            'h6 IN A 127.0.6.6'
+            '_dmarc IN TXT "v=DMARC1; p=none"'
+        )
+        'sendgrid.net'       = @(
+            '@ IN TXT "v=spf1 ip4:127.0.4.0/24 -all"'
+        )
+        'mcsv.net'           = @(
+            'servers IN TXT "v=spf1 ip4:127.0.5.0/24 -all"'
+        )
         '127.in-addr.arpa'   = @(
             '1.0.0 IN PTR mx1.lab.test.'
             '2.0.0 IN PTR mx2.lab.test.'
+            '1.4.0 IN PTR o1.ptr4001.sendgrid.net.'
+            '1.5.0 IN PTR mail1.suw91.mcsv.net.'
             '1.1.0 IN PTR mx1.mail.ovh.net.'
             '2.1.0 IN PTR mx2.mail.ovh.net.'
             '1.2.0 IN PTR aspmx.l.google.com.'
@@ -241,6 +277,8 @@ function New-LabZones {
             '1.2.0.127 IN TXT "15169 | 127.0.2.0/24 | US | arin | 2026-11-25"'
             '2.2.0.127 IN TXT "15169 | 127.0.2.0/24 | US | arin | 2026-11-25"'
             '1.3.0.127 IN TXT "8075 | 127.0.3.0/24 | US | arin | 2026-11-25"'
+            '1.4.0.127 IN TXT "11377 | 127.0.4.0/24 | US | arin | 2026-11-25"'
+            '1.5.0.127 IN TXT "394025 | 127.0.5.0/24 | US | arin | 2026-11-25"'
         )
         # DNSBL zones (RFC 5782 layout): one lists 127.0.0.1, one lists only the mandatory test entry 127.0.0.2
         'bl-listed.test'          = @('1.0.0.127 IN A 127.0.0.2', '1.0.0.127 IN TXT "Listed in the MailOps lab DNSBL"', '2.0.0.127 IN A 127.0.0.2')
@@ -471,6 +509,9 @@ store:
 domains:
   - name: lab.test
     dkimSelectors: [mailops]
+  - name: corp.test
+    dkimSelectors: [mailops]
+  - name: legacy.test
 relays:
   - name: primary
     host: 127.0.0.1
@@ -482,6 +523,7 @@ relays:
     timeoutSeconds: 10
     caFile: $($Lab.tls.ca)
     log: $($Lab.smtp.primary.log)
+    egress: [127.0.0.1]
     description: Lab primary (Postfix submission, STARTTLS + SASL)
   - name: secondary
     host: 127.0.0.1
@@ -493,6 +535,7 @@ relays:
     timeoutSeconds: 10
     caFile: $($Lab.tls.ca)
     log: $($Lab.smtp.secondary.log)
+    egress: [127.0.0.2]
     description: Lab secondary (Postfix submission, STARTTLS + SASL)
   - name: secondary-mx
     host: 127.0.0.1
@@ -538,10 +581,30 @@ flows:
     relay: secondary
     esp: sendgrid
     suppressOn: Failed
+  - name: corp-newsletter
+    kind: Campaign
+    owner: marketing@corp.test
+    senders: [news@corp.test]
+    esp: sendgrid
+  - name: corp-invoices
+    kind: Transactional
+    owner: finance@corp.test
+    senders: [billing@corp.test]
+    relay: secondary
+  - name: legacy-alerts
+    kind: Automation
+    owner: it@corp.test
+    senders: [alerts@legacy.test]
+    relay: primary
 providers:
   - name: LabHost
     mx: ['*.mx.labhost.test']
     asn: [64500]
+  # what the lab's ESP accounts told the administrator to publish (the shipped catalogue only holds vendor-documented values)
+  - name: SendGrid
+    dkim: [s1, s2]
+  - name: Mailchimp
+    spf: [servers.mcsv.net]
 alerts:
   sinks:
     - name: ops-mail

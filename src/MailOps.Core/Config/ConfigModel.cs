@@ -143,6 +143,12 @@ namespace MailOps.Core.Config
         /// <summary>The syslog name its Postfix writes under (postfix, postfix-secondary...): names the relay in a shared log.</summary>
         public string? SyslogName { get; internal set; }
 
+        /// <summary>
+        /// The addresses the relay's mail leaves from towards the recipients' servers (what their SPF checks and what DMARC
+        /// reports show). Empty when the configuration does not say: the inventory then uses the host's own addresses.
+        /// </summary>
+        public IReadOnlyList<System.Net.IPAddress> Egress { get; internal set; } = Array.Empty<System.Net.IPAddress>();
+
         public override string ToString() => $"{Name} ({Host}:{Port}, {Role})";
     }
 

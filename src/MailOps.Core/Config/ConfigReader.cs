@@ -453,6 +453,19 @@ namespace MailOps.Core.Config
                 var caFile = OptionalString(r.Take("caFile"), path + ".caFile");
                 var log = OptionalString(r.Take("log"), path + ".log");
                 var syslogName = OptionalString(r.Take("syslogName"), path + ".syslogName");
+                var egress = new List<System.Net.IPAddress>();
+                foreach (var (text, at) in StringList(r.Take("egress"), path + ".egress"))
+                {
+                    if (System.Net.IPAddress.TryParse(text, out var ip))
+                    {
+                        egress.Add(ip);
+                    }
+                    else
+                    {
+                        Error(at, ConfigIssueCodes.InvalidValue, path + ".egress", $"'{text}' is not an IP address: 'egress' lists the addresses the relay's mail leaves from (what SPF must authorise).");
+                    }
+                }
+
                 r.Finish();
                 if (skip && skipNode != null)
                 {
@@ -484,7 +497,7 @@ namespace MailOps.Core.Config
                     log = System.IO.Path.Combine(System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(_file)) ?? "", log);
                 }
 
-                return new RelayConfig(name, host, port, security, role, credential, helo, timeout, skip, plainAuth, description, caFile) { Log = log, SyslogName = syslogName };
+                return new RelayConfig(name, host, port, security, role, credential, helo, timeout, skip, plainAuth, description, caFile) { Log = log, SyslogName = syslogName, Egress = egress };
             }
 
             private FlowConfig? BindFlow(YNode node, string path)

@@ -74,6 +74,7 @@ relays:
     credential: relay-secondary
   # log: /var/log/mail.log     # the relay's MTA log, when MailOps can read it: what the traffic watch reads
   # syslogName: postfix        # the name its Postfix logs under, when several relays share one log
+  # egress: [192.0.2.25]       # the addresses its mail leaves from (what SPF must authorise; default: the host's)
 
 # Every email flow you run. kind: PersonToPerson, Transactional, Campaign, Automation, Dmp or List.
 flows:

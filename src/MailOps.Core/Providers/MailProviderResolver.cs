@@ -471,6 +471,12 @@ namespace MailOps.Core.Providers
         private Task<DnsResult<IPAddress>> AddressesOfAsync(string host, CancellationToken cancel) =>
             _hostAddresses.GetOrAdd(host, h => new Lazy<Task<DnsResult<IPAddress>>>(() => _dns.QueryAddressesAsync(h, false, cancel))).Value;
 
+        /// <summary>
+        /// The origin AS of an address from the configured IP-to-AS zone (0 when there is no zone or no answer; the detail
+        /// says why when the lookup failed rather than found nothing). Shared with the attribution's own lookups.
+        /// </summary>
+        public Task<(int Asn, string? Detail)> OriginAsAsync(IPAddress ip, CancellationToken cancellationToken) => AsnOfAsync(ip ?? throw new ArgumentNullException(nameof(ip)), cancellationToken);
+
         private Task<(int, string?)> AsnOfAsync(IPAddress ip, CancellationToken cancel) =>
             _asns.GetOrAdd(ip.ToString(), _ => new Lazy<Task<(int, string?)>>(() => LookupAsnAsync(ip, cancel))).Value;
 

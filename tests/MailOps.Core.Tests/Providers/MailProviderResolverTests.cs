@@ -88,7 +88,11 @@ namespace MailOps.Core.Tests.Providers
 
             public Task<DnsResult<string>> QueryNsAsync(string name, CancellationToken c) => Answer(name, "NS", () => Get(name, "NS", Ns.TryGetValue(name, out var n) ? n : null), c);
 
-            public Task<DnsResult<string>> QueryPtrAsync(IPAddress address, CancellationToken c) => Task.FromResult(DnsResult<string>.Of(DnsStatus.NxDomain));
+            /// <summary>PTR names by address text (anything else is NXDOMAIN; "PTR address" in Fail fails it).</summary>
+            public Dictionary<string, string> Ptr { get; } = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+
+            public Task<DnsResult<string>> QueryPtrAsync(IPAddress address, CancellationToken c) =>
+                Answer(address.ToString(), "PTR", () => Ptr.TryGetValue(address.ToString(), out var p) ? Get(address.ToString(), "PTR", new[] { p }) : Get<string>(address.ToString(), "PTR", null), c);
         }
 
         private static Zone Ovh()
