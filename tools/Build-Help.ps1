@@ -235,8 +235,12 @@ if ($problems.Count) {
 
 $xmlText = $sb.ToString()
 [void][xml]$xmlText   # must be well-formed
-$target = Join-Path $ModulePath 'lib/en-US'
-New-Item -ItemType Directory -Path $target -Force | Out-Null
-[System.IO.File]::WriteAllText((Join-Path $target 'MailOps.PowerShell.dll-Help.xml'), $xmlText)
+# beside the cmdlet assembly (found on the first import) and in the module's own en-US folder: after Import-Module
+# -Force the cmdlets are re-exported through the script module, and PowerShell then looks for the file there
+foreach ($folder in 'lib/en-US', 'en-US') {
+    $target = Join-Path $ModulePath $folder
+    New-Item -ItemType Directory -Path $target -Force | Out-Null
+    [System.IO.File]::WriteAllText((Join-Path $target 'MailOps.PowerShell.dll-Help.xml'), $xmlText)
+}
 Write-Host "help: $($commands.Count) cmdlets documented."
 exit 0

@@ -1,3 +1,11 @@
+BeforeDiscovery {
+    # the cmdlets whose help is checked, from the manifest: -ForEach is expanded at discovery, before BeforeAll
+    # imports the module (Get-Command -Module MailOps there found nothing, so no help test ever ran)
+    Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1') -Force
+    $script:CmdletNames = @((Import-PowerShellDataFile (Get-TestModulePath)).CmdletsToExport)
+    if ($script:CmdletNames.Count -lt 20) { throw "The manifest lists only $($script:CmdletNames.Count) cmdlets: the help tests would not cover them." }
+}
+
 BeforeAll {
     Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1') -Force
     Import-Module (Get-TestModulePath) -Force
@@ -24,7 +32,7 @@ Describe 'The built module' {
         foreach ($c in $script:Commands) { $approved | Should -Contain $c.Verb -Because "$($c.Name) must use an approved verb" }
     }
 
-    It '<_> has help with a synopsis, a description, examples and every parameter described' -ForEach @(Get-Command -Module MailOps -CommandType Cmdlet | ForEach-Object Name) {
+    It '<_> has help with a synopsis, a description, examples and every parameter described' -ForEach $script:CmdletNames {
         $help = Get-Help $_ -Full
         $help.Synopsis | Should -Not -BeNullOrEmpty
         $help.Synopsis | Should -Not -Match ([regex]::Escape($_) + '\s*\[')   # not the auto-generated syntax stub
@@ -62,10 +70,12 @@ Describe 'The built module' {
         }
     }
 
-    It 'loads again in the same session with Import-Module -Force and still exports its cmdlets' {
-        $out = Invoke-FreshPwsh "Import-Module '$(Get-TestModulePath)'; Import-Module '$(Get-TestModulePath)' -Force; (Get-Command -Module MailOps).Count; (Get-MailOpsEnvironment).LoadContext"
+    It 'loads again in the same session with Import-Module -Force and still exports its cmdlets and their help' {
+        $out = Invoke-FreshPwsh "Import-Module '$(Get-TestModulePath)'; Import-Module '$(Get-TestModulePath)' -Force; (Get-Command -Module MailOps).Count; (Get-MailOpsEnvironment).LoadContext; (Get-Help Get-Bounce).Synopsis; @((Get-Help Get-EmailFlowInventory -Full).examples.example).Count"
         [int]$out[0] | Should -Be $script:Commands.Count
         $out[1] | Should -Be 'MailOps'
+        $out[2] | Should -Match '^Lists bounce events'
+        [int]$out[3] | Should -BeGreaterOrEqual 2
     }
 }
 
