@@ -420,8 +420,9 @@ namespace MailOps.Core.Inventory
                 }
 
                 flowDomains = flowDomains.Where(Covers).ToList();
-                var esp = flow.Esp != null ? _catalog.Find(flow.Esp) : null;
-                var serviceName = esp?.Name ?? flow.Esp;
+                // 'esp' says where the suppression list lives; it is the sending path only when no relay is named
+                var esp = flow.Esp != null && flow.Relay == null ? _catalog.Find(flow.Esp) : null;
+                var serviceName = flow.Relay == null ? esp?.Name ?? flow.Esp : null;
                 var item = new EmailFlowInventoryItem(flow.Name, FlowInventoryStatus.NotObserved)
                 {
                     Kind = flow.Kind,
@@ -431,7 +432,7 @@ namespace MailOps.Core.Inventory
                     Relay = flow.Relay,
                     Esp = flow.Esp,
                     SuppressionList = flow.SuppressionList,
-                    Service = serviceName != null ? serviceName : flow.Relay != null ? "relay " + flow.Relay : null,
+                    Service = flow.Relay != null ? "relay " + flow.Relay : serviceName,
                     SeenSenders = seen.OrderByDescending(s => s.Messages).ToList(),
                     Authorisation = flowDomains.Where(auth.ContainsKey).Select(d => auth[d]).ToList(),
                 };
@@ -802,11 +803,11 @@ namespace MailOps.Core.Inventory
                 }
                 else
                 {
-                    var authorisedBySpf = item.Authorisation.Any(x => x.AuthorisedServices.Contains(path, StringComparer.OrdinalIgnoreCase));
+                    var authorisedBySpf = item.Relay != null || item.Authorisation.Any(x => x.AuthorisedServices.Contains(path, StringComparer.OrdinalIgnoreCase));
                     findings.Add(new InventoryFinding(FindingSeverity.High, InventoryFindingCodes.ShadowFlow, name, domain,
-                        $"Mail as {domain} goes through {path} but no flow declares it: {what}.",
-                        $"Declare the flow (its owner, kind, senders{(item.Relay != null ? ", relay" : ", esp")}) so that it is watched, routed and counted; bulk or automated mail belongs on a secondary relay."
-                        + (authorisedBySpf ? "" : "")));
+                        $"Mail as {domain} goes through {path} but no flow declares it: {what}."
+                        + (authorisedBySpf ? "" : $" The SPF record of {domain} does not name {path} either."),
+                        $"Declare the flow (its owner, kind, senders{(item.Relay != null ? ", relay" : ", esp")}) so that it is watched, routed and counted; bulk or automated mail belongs on a secondary relay."));
                     if (item.Relay != null)
                     {
                         var relay = _config.FindRelay(item.Relay);

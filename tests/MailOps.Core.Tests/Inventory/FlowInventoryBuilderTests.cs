@@ -264,6 +264,18 @@ providers:
         }
 
         [Fact]
+        public async Task AFlowWithARelayIsJudgedByItsRelayEvenWhenItsSuppressionListIsAtAnEsp()
+        {
+            var z = CorpZone();
+            z.Txt["corp.example"] = "v=spf1 include:_spf.corp.example ip4:192.0.2.26 -all"; // no SendGrid include, no SendGrid key
+            var text = Config.Replace("    esp: SendGrid\n", "    esp: SendGrid\n    relay: bulk\n");
+            var newsletter = Item(await Build(Cfg(text), z), "newsletter");
+            Assert.Equal("relay bulk", newsletter.Service);
+            Assert.True(newsletter.SpfAuthorised);
+            Assert.DoesNotContain(newsletter.Findings, f => f.Code == InventoryFindingCodes.EspNotAuthorised);
+        }
+
+        [Fact]
         public async Task OverTheLookupLimitIsAFindingForEveryFlowOfTheDomain()
         {
             var z = CorpZone();
