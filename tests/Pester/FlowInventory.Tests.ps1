@@ -136,7 +136,8 @@ Describe 'Get-EmailFlowInventory against the lab' {
         $inv = Find-Flow 'corp-invoices'
         $inv.Status | Should -Be 'Active'
         $inv.SeenSenders.Address | Should -Contain 'billing@corp.test'
-        $inv.SeenSenders[0].Relays | Should -Contain 'secondary'
+        $inv.SeenSenders[0].Relays | Should -Be @('secondary')   # the secondary hands sink.test to the primary: counted once
+        $inv.SeenSenders[0].Messages | Should -Be 2
         $inv.SpfAuthorised | Should -BeFalse
         $f = $inv.Findings | Where-Object Code -eq 'SpfNotAuthorised'
         $f.Message | Should -Match '127\.0\.0\.2'

@@ -41,6 +41,13 @@ namespace MailOps.Core.Traffic
         /// needs, several times faster on big logs. The totals are the same either way.
         /// </summary>
         public bool TotalsOnly { get; set; }
+
+        /// <summary>
+        /// Queue ids that are the next hop of a message another of your relays already logged (its delivery said "queued as
+        /// ID": see <see cref="TrafficAggregator.NextHopQueueId"/>): such a message is not counted again (rows only; the
+        /// inventory reads several relays' logs). Null: every message counts, as pflogsumm counts them.
+        /// </summary>
+        public ICollection<string>? HopQueueIds { get; set; }
     }
 
     /// <summary>
@@ -302,6 +309,12 @@ namespace MailOps.Core.Traffic
                 case MailLogRecordKind.Pickup:
                 {
                     var m = Remember(r);
+                    if (_options.HopQueueIds != null && r.QueueId != null && _options.HopQueueIds.Contains(r.QueueId))
+                    {
+                        m.Hop = true; // counted in the log of the relay it came from
+                        break;
+                    }
+
                     m.Received = true;
                     Totals.Received++;
                     if (r.Mta == "exim")
@@ -657,6 +670,11 @@ namespace MailOps.Core.Traffic
             if (r.QueueId != null)
             {
                 _messages.TryGetValue(r.QueueId, out m);
+            }
+
+            if (m != null && m.Hop)
+            {
+                return;
             }
 
             var sender = m?.Sender;
@@ -1117,9 +1135,40 @@ namespace MailOps.Core.Traffic
             return true;
         }
 
+        /// <summary>
+        /// The queue id the next server gave a delivered message ("250 2.0.0 Ok: queued as 4XyZ12", Exim's "id=..."
+        /// is not read), or null: how a message handed from one of your relays to another is recognised in the second log.
+        /// </summary>
+        public static string? NextHopQueueId(MailLogRecord record)
+        {
+            if (record == null || record.Kind != MailLogRecordKind.Delivery || record.Status != "sent")
+            {
+                return null;
+            }
+
+            var text = record.Text;
+            var at = text == null ? -1 : text.IndexOf("queued as ", StringComparison.Ordinal);
+            if (at < 0)
+            {
+                return null;
+            }
+
+            var start = at + "queued as ".Length;
+            var end = start;
+            while (end < text!.Length && (char.IsLetterOrDigit(text[end])))
+            {
+                end++;
+            }
+
+            return end > start ? text.Substring(start, end - start) : null;
+        }
+
         private sealed class MessageState
         {
             public bool Received;
+
+            /// <summary>The next hop of a message another relay logged (see <see cref="TrafficOptions.HopQueueIds"/>): not counted again.</summary>
+            public bool Hop;
             public bool Counted;
             public string? Sender;
             public string? Client;

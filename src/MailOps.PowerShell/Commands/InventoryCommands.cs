@@ -256,23 +256,37 @@ namespace MailOps.PowerShell.Commands
             };
             var aggregator = new TrafficAggregator(options);
             var parser = new MailLogParser(Year);
+            if (logs.Count > 1)
+            {
+                // a message one relay hands to another is in both logs: a first reading finds the queue ids the next relay
+                // gave ("queued as ..."), and the counting skips those, so each message counts where it entered
+                var hops = new HashSet<string>(StringComparer.Ordinal);
+                foreach (var source in logs)
+                {
+                    _ = ReadLog(source, sink, reader =>
+                    {
+                        foreach (var r in new MailLogParser(Year).Read(reader, source.Path))
+                        {
+                            var id = TrafficAggregator.NextHopQueueId(r);
+                            if (id != null)
+                            {
+                                hops.Add(id);
+                            }
+                        }
+                    });
+                }
+
+                options.HopQueueIds = hops;
+            }
+
             foreach (var source in logs)
             {
-                CancellationToken.ThrowIfCancellationRequested();
-                var name = Path.GetFileName(source.Path);
-                sink.Post(() => WriteProgress(new ProgressRecord(2, "Get-EmailFlowInventory", $"Reading {name}")));
-                try
-                {
-                    using var stream = File.Open(source.Path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
-                    Stream input = source.Path.EndsWith(".gz", StringComparison.OrdinalIgnoreCase) ? new System.IO.Compression.GZipStream(stream, System.IO.Compression.CompressionMode.Decompress) : stream;
-                    using var reader = new StreamReader(input, Encoding.UTF8, true, 1 << 16);
-                    options.Relay = source.Relay;
-                    aggregator.AddLog(reader, parser, source.Path, CancellationToken);
-                }
-                catch (Exception e) when (e is IOException || e is UnauthorizedAccessException || e is InvalidDataException)
+                options.Relay = source.Relay;
+                var failed = ReadLog(source, sink, reader => aggregator.AddLog(reader, parser, source.Path, CancellationToken));
+                if (failed != null)
                 {
                     var path = source.Path;
-                    sink.Post(() => WriteError(new ErrorRecord(e, "LogUnreadable", ErrorCategory.ReadError, path) { ErrorDetails = new ErrorDetails($"Cannot read the log '{path}': {e.Message}") }));
+                    sink.Post(() => WriteError(new ErrorRecord(failed, "LogUnreadable", ErrorCategory.ReadError, path) { ErrorDetails = new ErrorDetails($"Cannot read the log '{path}': {failed.Message}") }));
                 }
             }
 
@@ -293,6 +307,26 @@ namespace MailOps.PowerShell.Commands
             }
 
             builder.AddTraffic(aggregator.Rows);
+        }
+
+        /// <summary>Opens a log (decompressed when .gz) for <paramref name="read"/>; the failure when it cannot be read.</summary>
+        private Exception? ReadLog(TrafficLogSource source, CmdletSink sink, Action<TextReader> read)
+        {
+            CancellationToken.ThrowIfCancellationRequested();
+            var name = Path.GetFileName(source.Path);
+            sink.Post(() => WriteProgress(new ProgressRecord(2, "Get-EmailFlowInventory", $"Reading {name}")));
+            try
+            {
+                using var stream = File.Open(source.Path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+                Stream input = source.Path.EndsWith(".gz", StringComparison.OrdinalIgnoreCase) ? new System.IO.Compression.GZipStream(stream, System.IO.Compression.CompressionMode.Decompress) : stream;
+                using var reader = new StreamReader(input, Encoding.UTF8, true, 1 << 16);
+                read(reader);
+                return null;
+            }
+            catch (Exception e) when (e is IOException || e is UnauthorizedAccessException || e is InvalidDataException)
+            {
+                return e;
+            }
         }
 
         private List<string> DmarcFiles()

@@ -226,6 +226,38 @@ providers:
         }
 
         [Fact]
+        public void AMessageOneRelayHandsToAnotherIsCountedOnce()
+        {
+            // the app server hands two messages to the bulk relay, which hands one on to the primary ("queued as 6C00000001")
+            var bulk = Message("5B00000001", "billing@corp.example", "app.corp.example[10.0.0.6]", 1).ToList();
+            bulk[2] = "Nov 25 10:00:02 mx1 postfix/smtp[102]: 5B00000001: to=<r0@x.example>, relay=mx1.corp.example[192.0.2.25]:25, delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as 6C00000001)";
+            bulk.AddRange(Message("5B00000002", "billing@corp.example", "app.corp.example[10.0.0.6]", 1));
+            var primary = Message("6C00000001", "billing@corp.example", "bulk.corp.example[192.0.2.26]", 1).Concat(Message("6C00000002", "anna@corp.example", "pc.corp.example[10.0.0.7]", 1)).ToList();
+            var parser = new MailLogParser(2026);
+            var hops = new HashSet<string>(parser.Read(new StringReader(string.Join("\n", bulk) + "\n"), "bulk").Select(TrafficAggregator.NextHopQueueId).Where(x => x != null).Select(x => x!));
+            Assert.Equal(new[] { "6C00000001" }, hops);
+
+            TrafficAggregator Count(ICollection<string>? hopIds)
+            {
+                var options = new TrafficOptions { Bucket = TrafficBucket.Day, Dimensions = new[] { TrafficDimension.Sender }, ClassifyReasons = false, HopQueueIds = hopIds };
+                var a = new TrafficAggregator(options);
+                options.Relay = "bulk";
+                a.AddLog(new StringReader(string.Join("\n", bulk) + "\n"), parser);
+                options.Relay = "primary";
+                a.AddLog(new StringReader(string.Join("\n", primary) + "\n"), parser);
+                return a;
+            }
+
+            var rows = Count(hops).Rows.ToDictionary(r => r.Key, r => r);
+            Assert.Equal(2, rows["billing@corp.example"].Messages);
+            Assert.Equal(2, rows["billing@corp.example"].Delivered);
+            Assert.Equal(1, rows["anna@corp.example"].Messages);
+
+            // without HopQueueIds (as pflogsumm counts) the relayed message counts in both logs
+            Assert.Equal(3, Count(null).Rows.Single(r => r.Key == "billing@corp.example").Messages);
+        }
+
+        [Fact]
         public async Task WithNothingObservedDeclaredFlowsAreNotObservedAndUnusedAuthorisationsShow()
         {
             var items = await Build(Cfg(), CorpZone());
