@@ -118,73 +118,27 @@ namespace MailOps.Core.Traffic.Sinks
                 throw new AlertSinkException(Name, $"The relay '{Relay.Name}' of the alert sink '{Name}' names the credential '{Relay.Credential}', which could not be found.");
             }
 
-            using (var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
-            using (var client = new SmtpClient { Timeout = (int)Math.Min(int.MaxValue, Timeout.TotalMilliseconds), LocalDomain = Relay.HeloName ?? "localhost" })
+            try
             {
-                timeout.CancelAfter(Timeout);
-                client.ServerCertificateValidationCallback = (s, certificate, chain, errors) =>
-                    Relay.SkipCertificateCheck || new Smtp.CertificateInspector(ca).Inspect(Relay.Host, certificate, chain, errors, DateTime.UtcNow);
-                try
-                {
-                    await ConnectAsync(client, timeout.Token).ConfigureAwait(false);
-                    if (credential != null && client.Capabilities.HasFlag(SmtpCapabilities.Authentication))
-                    {
-                        if (!client.IsSecure && !Relay.AllowAuthWithoutTls)
-                        {
-                            throw new AlertSinkException(Name, $"The relay '{Relay.Name}' of the alert sink '{Name}': the connection is not encrypted; MailOps will not send the password in clear (allowAuthWithoutTls).");
-                        }
-
-                        await client.AuthenticateAsync(credential, timeout.Token).ConfigureAwait(false);
-                    }
-
-                    await client.SendAsync(message, timeout.Token).ConfigureAwait(false);
-                    await client.DisconnectAsync(true, timeout.Token).ConfigureAwait(false);
-                }
-                catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-                {
-                    throw new AlertSinkException(Name, $"The relay '{Relay.Name}' ({Relay.Host}:{Relay.Port}) of the alert sink '{Name}' did not take the alert within {Timeout.TotalSeconds:0.#} s.");
-                }
-                catch (Exception e) when (e is SocketException || e is IOException || e is SmtpProtocolException || e is SmtpCommandException
-                    || e is SslHandshakeException || e is MailKit.Security.AuthenticationException || e is ServiceNotConnectedException || e is TimeoutException)
-                {
-                    // MailKit's messages quote the server's reply, never the password
-                    throw new AlertSinkException(Name, $"The relay '{Relay.Name}' ({Relay.Host}:{Relay.Port}) of the alert sink '{Name}' did not take the alert: {e.Message}", e);
-                }
+                await Smtp.RelaySubmitter.SendAsync(Relay, credential, ca, message, Timeout, cancellationToken).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                throw new AlertSinkException(Name, $"The relay '{Relay.Name}' ({Relay.Host}:{Relay.Port}) of the alert sink '{Name}' did not take the alert within {Timeout.TotalSeconds:0.#} s.");
+            }
+            catch (System.Security.Authentication.AuthenticationException e)
+            {
+                throw new AlertSinkException(Name, $"The relay '{Relay.Name}' of the alert sink '{Name}': {e.Message}", e);
+            }
+            catch (Exception e) when (e is SocketException || e is IOException || e is SmtpProtocolException || e is SmtpCommandException
+                || e is SslHandshakeException || e is MailKit.Security.AuthenticationException || e is ServiceNotConnectedException)
+            {
+                // MailKit's messages quote the server's reply, never the password
+                throw new AlertSinkException(Name, $"The relay '{Relay.Name}' ({Relay.Host}:{Relay.Port}) of the alert sink '{Name}' did not take the alert: {e.Message}", e);
             }
         }
 
         public override string ToString() => $"{Name} (email through {Relay.Name} to {string.Join(", ", To.Select(t => t.Address))})";
-
-        /// <summary>As the send engine: our own socket with a connect timeout, then MailKit with the relay's security mode.</summary>
-        private async Task ConnectAsync(SmtpClient client, CancellationToken cancellationToken)
-        {
-            var options = Relay.Security switch
-            {
-                SmtpSecurity.None => SecureSocketOptions.None,
-                SmtpSecurity.SslOnConnect => SecureSocketOptions.SslOnConnect,
-                SmtpSecurity.StartTls => SecureSocketOptions.StartTls,
-                SmtpSecurity.StartTlsWhenAvailable => SecureSocketOptions.StartTlsWhenAvailable,
-                _ => SecureSocketOptions.Auto,
-            };
-            var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-            try
-            {
-                var connect = socket.ConnectAsync(Relay.Host, Relay.Port);
-                if (await Task.WhenAny(connect, Task.Delay(System.Threading.Timeout.Infinite, cancellationToken)).ConfigureAwait(false) != connect)
-                {
-                    cancellationToken.ThrowIfCancellationRequested();
-                }
-
-                await connect.ConfigureAwait(false);
-            }
-            catch
-            {
-                socket.Dispose();
-                throw;
-            }
-
-            await client.ConnectAsync(socket, Relay.Host, Relay.Port, options, cancellationToken).ConfigureAwait(false);
-        }
 
         private IReadOnlyList<X509Certificate2> TrustedCa()
         {
