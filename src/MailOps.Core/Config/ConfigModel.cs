@@ -277,7 +277,7 @@ namespace MailOps.Core.Config
         public FlowKind Kind { get; }
         public string? Owner { get; }
 
-        /// <summary>Sender addresses (user@domain) or whole domains (domain or @domain).</summary>
+        /// <summary>Sender addresses (user@domain), whole domains (domain or @domain), or the subdomains of one (*.domain).</summary>
         public IReadOnlyList<string> Senders { get; }
         public IReadOnlyList<string> ClientHosts { get; }
         public string? Relay { get; }

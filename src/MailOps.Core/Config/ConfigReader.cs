@@ -517,10 +517,10 @@ namespace MailOps.Core.Config
                 foreach (var (text, at) in StringList(r.Take("senders"), path + ".senders"))
                 {
                     var t = text.Trim().ToLowerInvariant();
-                    var domain = t.Contains("@") ? t.Substring(t.LastIndexOf('@') + 1) : t;
-                    if (!DomainName.IsMatch(domain) || (t.Contains("@") && t.IndexOf('@') != t.LastIndexOf('@')))
+                    var domain = t.Contains("@") ? t.Substring(t.LastIndexOf('@') + 1) : t.StartsWith("*.", StringComparison.Ordinal) ? t.Substring(2) : t;
+                    if (!DomainName.IsMatch(domain) || domain.IndexOf('*') >= 0 || (t.Contains("@") && t.IndexOf('@') != t.LastIndexOf('@')))
                     {
-                        Error(at, ConfigIssueCodes.InvalidValue, path + ".senders", $"'{text}' is not a sender: expected an address (news@example.org) or a domain (example.org or @example.org).");
+                        Error(at, ConfigIssueCodes.InvalidValue, path + ".senders", $"'{text}' is not a sender: expected an address (news@example.org), a domain (example.org or @example.org) or its subdomains (*.example.org).");
                         continue;
                     }
 
