@@ -116,3 +116,37 @@ namespace MailOps.Core.Routing
                 .Reverse().SkipWhile(l => l.Length == 0).Reverse().ToList();
     }
 }
+
+namespace MailOps.Core.Routing
+{
+    /// <summary>One policy file as Export-MailRoutingPolicy wrote it (or, with -WhatIf, would write it).</summary>
+    public sealed class PolicyFileResult
+    {
+        public PolicyFileResult(string name, string path, PolicyFileDiff diff, bool written)
+        {
+            Name = name;
+            Path = path;
+            Status = diff.Status;
+            LinesAdded = diff.Added;
+            LinesRemoved = diff.Removed;
+            Diff = diff.Lines;
+            Written = written;
+        }
+
+        public string Name { get; }
+        public string Path { get; }
+
+        /// <summary>Against the file that was there before.</summary>
+        public PolicyFileStatus Status { get; }
+        public int LinesAdded { get; }
+        public int LinesRemoved { get; }
+
+        /// <summary>"+ line" and "- line" (with "@@ line N" before each run of changes).</summary>
+        public IReadOnlyList<string> Diff { get; }
+
+        /// <summary>False with -WhatIf, when declined, and for unchanged files (left as they were).</summary>
+        public bool Written { get; }
+
+        public override string ToString() => Path;
+    }
+}
