@@ -37,6 +37,7 @@
         'Get-DmarcReport'
         'Get-EmailFlowInventory'
         'Export-EmailFlowInventory'
+        'Export-MailRoutingPolicy'
     )
     VariablesToExport    = @()
     AliasesToExport      = @()

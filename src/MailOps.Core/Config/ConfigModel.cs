@@ -277,7 +277,7 @@ namespace MailOps.Core.Config
         public FlowKind Kind { get; }
         public string? Owner { get; }
 
-        /// <summary>Sender addresses (user@domain) or whole domains (domain or @domain).</summary>
+        /// <summary>Sender addresses (user@domain), whole domains (domain or @domain), or the subdomains of one (*.domain).</summary>
         public IReadOnlyList<string> Senders { get; }
         public IReadOnlyList<string> ClientHosts { get; }
         public string? Relay { get; }
@@ -362,10 +362,10 @@ namespace MailOps.Core.Config
 
         public string Name { get; }
 
-        /// <summary>sender, domain, flow or relay.</summary>
+        /// <summary>sender, domain, flow, relay, client (the host that hands mail in) or all.</summary>
         public string Scope { get; }
 
-        /// <summary>Which sender, domain, flow or relay (null: each of them).</summary>
+        /// <summary>Which sender, domain, flow, relay or client (null: each of them).</summary>
         public string? Match { get; }
 
         /// <summary>messages, recipients, bounceRate or deferralRate.</summary>

@@ -29,7 +29,7 @@ namespace MailOps.Core.Config
             @"^(?=.{1,253}$)([A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?$",
             RegexOptions.CultureInvariant);
 
-        private static readonly string[] Scopes = { "sender", "domain", "flow", "relay", "all" };
+        private static readonly string[] Scopes = { "sender", "domain", "flow", "relay", "client", "all" };
         private static readonly string[] Metrics = { "messages", "recipients", "bounceRate", "deferralRate", "blockReplies", "deferredQueue" };
         private static readonly string[] Periods = { "minute", "hour", "day" };
         private static readonly string[] SinkTypes = { "email", "webhook", "syslog" };
@@ -517,10 +517,10 @@ namespace MailOps.Core.Config
                 foreach (var (text, at) in StringList(r.Take("senders"), path + ".senders"))
                 {
                     var t = text.Trim().ToLowerInvariant();
-                    var domain = t.Contains("@") ? t.Substring(t.LastIndexOf('@') + 1) : t;
-                    if (!DomainName.IsMatch(domain) || (t.Contains("@") && t.IndexOf('@') != t.LastIndexOf('@')))
+                    var domain = t.Contains("@") ? t.Substring(t.LastIndexOf('@') + 1) : t.StartsWith("*.", StringComparison.Ordinal) ? t.Substring(2) : t;
+                    if (!DomainName.IsMatch(domain) || domain.IndexOf('*') >= 0 || (t.Contains("@") && t.IndexOf('@') != t.LastIndexOf('@')))
                     {
-                        Error(at, ConfigIssueCodes.InvalidValue, path + ".senders", $"'{text}' is not a sender: expected an address (news@example.org) or a domain (example.org or @example.org).");
+                        Error(at, ConfigIssueCodes.InvalidValue, path + ".senders", $"'{text}' is not a sender: expected an address (news@example.org), a domain (example.org or @example.org) or its subdomains (*.example.org).");
                         continue;
                     }
 
@@ -631,7 +631,7 @@ namespace MailOps.Core.Config
 
                 var r = new MapReader(this, map, path);
                 var name = RequiredName(r, path);
-                var scope = Choice(r.Require("scope", "sender, domain, flow, relay or all"), path + ".scope", Scopes);
+                var scope = Choice(r.Require("scope", "sender, domain, flow, relay, client or all"), path + ".scope", Scopes);
                 var match = OptionalString(r.Take("match"), path + ".match");
                 var metric = Choice(r.Require("metric", "messages, recipients, bounceRate, deferralRate, blockReplies or deferredQueue"), path + ".metric", Metrics);
                 var per = Choice(r.Require("per", "minute, hour or day"), path + ".per", Periods);

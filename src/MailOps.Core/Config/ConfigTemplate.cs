@@ -107,7 +107,7 @@ providers: []
   #   ptr: ['*.out.examplehost.net']    # the reverse DNS names of its sending hosts
   #   dkim: [eh1, eh2]                  # the DKIM selectors it has you publish
 
-# Traffic rules (Test-MailTraffic, Watch-MailTraffic). scope: sender, domain, flow, relay or all (each key unless
+# Traffic rules (Test-MailTraffic, Watch-MailTraffic). scope: sender, domain, flow, relay, client or all (each key unless
 # match names one); metric: messages, recipients, bounceRate, deferralRate, blockReplies or deferredQueue; per:
 # minute, hour or day (a rolling window before the check).
 thresholds: []

@@ -35,7 +35,7 @@ namespace MailOps.Core.Traffic
         public AlertSeverity Severity { get; set; }
         public AlertState State { get; set; }
 
-        /// <summary>sender, domain, flow, relay or all.</summary>
+        /// <summary>sender, domain, flow, relay, client or all.</summary>
         public string Scope { get; set; } = "";
 
         /// <summary>The sender, domain, flow or relay concerned.</summary>

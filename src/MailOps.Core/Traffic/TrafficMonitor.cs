@@ -64,7 +64,9 @@ namespace MailOps.Core.Traffic
             _options = new TrafficOptions
             {
                 Bucket = TrafficBucket.Minute,
-                Dimensions = new[] { TrafficDimension.Sender, TrafficDimension.SenderDomain, TrafficDimension.Flow, TrafficDimension.Relay },
+                // client rules (the hosts that hand mail in) need the client dimension, which costs memory: only then
+                Dimensions = new[] { TrafficDimension.Sender, TrafficDimension.SenderDomain, TrafficDimension.Flow, TrafficDimension.Relay }
+                    .Concat(_rules.Any(r => r.Scope == "client") ? new[] { TrafficDimension.Client } : Array.Empty<TrafficDimension>()).ToArray(),
                 Flows = new FlowMatcher(config.Flows),
                 RelayByInstance = config.Relays.Where(r => r.SyslogName != null).ToDictionary(r => r.SyslogName!, r => r.Name, StringComparer.OrdinalIgnoreCase),
                 Since = since,

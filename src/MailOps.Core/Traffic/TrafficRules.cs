@@ -54,6 +54,7 @@ namespace MailOps.Core.Traffic
                 case "domain": return TrafficDimension.SenderDomain;
                 case "flow": return TrafficDimension.Flow;
                 case "relay": return TrafficDimension.Relay;
+                case "client": return TrafficDimension.Client;
                 default: return TrafficDimension.Total;
             }
         }
