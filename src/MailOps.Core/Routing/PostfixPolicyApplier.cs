@@ -225,7 +225,7 @@ namespace MailOps.Core.Routing
                 .Distinct().ToList();
         }
 
-        /// <summary>The MailOps check first, then the existing list without any earlier MailOps check of the same map.</summary>
+        /// <summary>The MailOps checks first, then the existing list without any earlier MailOps check (a map named mailops_*).</summary>
         internal static string Merge(string ours, string existing, string mapName)
         {
             existing = (existing ?? "").Trim();
@@ -244,7 +244,8 @@ namespace MailOps.Core.Routing
             var kept = new List<string>();
             for (var i = 0; i < tokens.Count; i++)
             {
-                if (tokens[i].StartsWith("check_", StringComparison.Ordinal) && i + 1 < tokens.Count && tokens[i + 1].EndsWith("/" + mapName, StringComparison.Ordinal))
+                if (tokens[i].StartsWith("check_", StringComparison.Ordinal) && i + 1 < tokens.Count
+                    && (tokens[i + 1].EndsWith("/" + mapName, StringComparison.Ordinal) || System.IO.Path.GetFileName(tokens[i + 1]).StartsWith("mailops_", StringComparison.Ordinal)))
                 {
                     i++;
                     continue;

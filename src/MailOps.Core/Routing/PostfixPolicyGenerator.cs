@@ -145,6 +145,20 @@ namespace MailOps.Core.Routing
                     _flows.Add(Decide(flow, firstSecondary));
                 }
 
+                // loop guard first: mail a relay we route to hands back to this MTA (for a domain this MTA delivers) is
+                // already routed; OK ends the check there instead of sending it through FILTER again (a loop)
+                foreach (var relay in _flows.Where(f => f.Route != null && f.Relay != null).Select(f => f.Relay!).Distinct())
+                {
+                    foreach (var egress in relay.Egress)
+                    {
+                        var key = egress.ToString();
+                        if (!_clientFilter.ContainsKey(key))
+                        {
+                            _clientFilter[key] = new MapEntry(key, "OK", relay.Name, $"relay {relay.Name}'s egress address: mail it hands back is already routed (OK: no FILTER again, no loop)");
+                        }
+                    }
+                }
+
                 foreach (var f in _flows)
                 {
                     AddSenders(f);
@@ -160,11 +174,12 @@ namespace MailOps.Core.Routing
                     "With smtpd_delay_reject = yes (the default) it is evaluated at RCPT, before the sender restrictions; when both",
                     "maps match, the sender's FILTER (the later one) wins.",
                 }));
-                parameters.Add(new PostfixParameter("smtpd_sender_restrictions", $"check_sender_access hash:{_dir}/{PostfixPolicy.SenderFilterMap}", new[]
+                parameters.Add(new PostfixParameter("smtpd_sender_restrictions", $"check_client_access hash:{_dir}/{PostfixPolicy.ClientFilterMap}, check_sender_access hash:{_dir}/{PostfixPolicy.SenderFilterMap}", new[]
                 {
                     "Senders of routed flows: FILTER to the flow's transport (mailops_sender_filter). A FILTER overrides transport_maps,",
                     "relayhost and content_filter for every recipient of a message received over SMTP, so bulk mail cannot take the",
-                    "primary's path. Same ordering caveat: before any permit of an existing value.",
+                    "primary's path. The client map comes first again: mail handed back by a relay we route to (its egress address,",
+                    "OK) is not sent through FILTER a second time. Same ordering caveat: before any permit of an existing value.",
                 }));
                 parameters.Add(new PostfixParameter("sender_dependent_default_transport_maps", $"hash:{_dir}/{PostfixPolicy.SenderTransportMap}", new[]
                 {

@@ -90,7 +90,7 @@ namespace MailOps.Core.Tests.Routing
             Assert.Equal("mailops_backup:[relay2.lab.test]:465", await Run("/usr/sbin/postmap", "-c", etc, "-q", "billing@corp.test", "hash:" + etc + "/mailops_sender_transport"));
             Assert.Equal("FILTER mailops_secondary_eu:[127.0.0.1]:2526", await Run("/usr/sbin/postmap", "-c", etc, "-q", "198.51.100", "hash:" + etc + "/mailops_client_filter"));
             Assert.Equal("6s", await Run("/usr/sbin/postconf", "-c", etc, "-h", "mailops_secondary_eu_destination_rate_delay"));
-            Assert.Equal("check_sender_access hash:" + etc + "/mailops_sender_filter", await Run("/usr/sbin/postconf", "-c", etc, "-h", "smtpd_sender_restrictions"));
+            Assert.Equal("check_client_access hash:" + etc + "/mailops_client_filter, check_sender_access hash:" + etc + "/mailops_sender_filter", await Run("/usr/sbin/postconf", "-c", etc, "-h", "smtpd_sender_restrictions"));
             Assert.Equal("192.0.2.5", await Run("/usr/sbin/postconf", "-c", etc, "-h", "smtpd_client_event_limit_exceptions"));
             Assert.StartsWith("mailops_secondary_eu unix - - n - - smtp", Regex.Replace(await Run("/usr/sbin/postconf", "-c", etc, "-M", "mailops_secondary_eu/unix"), " +", " "));
             // the lab's own settings are untouched
@@ -99,7 +99,7 @@ namespace MailOps.Core.Tests.Routing
             // applying again replaces the block and the parameters (no duplicate service), and rollback restores the first backup's files
             var second = await Applier().ApplyAsync(policy, etc);
             Assert.Single(Regex.Matches(File.ReadAllText(Path.Combine(etc, "master.cf")), "(?m)^mailops_secondary_eu unix"));
-            Assert.Equal("check_sender_access hash:" + etc + "/mailops_sender_filter", await Run("/usr/sbin/postconf", "-c", etc, "-h", "smtpd_sender_restrictions"));
+            Assert.Equal("check_client_access hash:" + etc + "/mailops_client_filter, check_sender_access hash:" + etc + "/mailops_sender_filter", await Run("/usr/sbin/postconf", "-c", etc, "-h", "smtpd_sender_restrictions"));
             var rolled = await Applier().RollbackAsync(etc);
             Assert.Equal(second.BackupDirectory, rolled.BackupDirectory);
             Assert.Equal(File.ReadAllText(Path.Combine(second.BackupDirectory, "main.cf")), File.ReadAllText(Path.Combine(etc, "main.cf")));

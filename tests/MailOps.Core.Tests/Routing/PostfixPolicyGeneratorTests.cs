@@ -164,6 +164,18 @@ alerts:
         }
 
         [Fact]
+        public void MailARoutedRelayHandsBackIsNotFilteredAgain()
+        {
+            var p = Generate(Config.Replace("    heloName: bulk.lab.test\n", "    heloName: bulk.lab.test\n    egress: [127.0.0.2]\n"));
+            var client = p.File(PostfixPolicy.ClientFilterMap)!.Text;
+            Assert.Contains("# relay Secondary-EU's egress address: mail it hands back is already routed (OK: no FILTER again, no loop)\n127.0.0.2 OK\n", client);
+
+            // the sender restrictions ask the client map first, so the OK stops them before the sender's FILTER
+            var sender = p.Parameter("smtpd_sender_restrictions")!.Value;
+            Assert.True(sender.IndexOf("mailops_client_filter", StringComparison.Ordinal) < sender.IndexOf("mailops_sender_filter", StringComparison.Ordinal), sender);
+        }
+
+        [Fact]
         public void EveryMapLineHasACommentNamingItsFlow()
         {
             var p = Generate();
@@ -174,7 +186,7 @@ alerts:
                 {
                     if (lines[i].Length > 0 && !lines[i].StartsWith('#'))
                     {
-                        Assert.Matches("^# flow [a-z]+ \\(", lines[i - 1]);
+                        Assert.Matches("^# (flow [a-z]+ \\(|relay [A-Za-z-]+'s egress address)", lines[i - 1]);
                     }
                 }
             }
@@ -183,7 +195,7 @@ alerts:
             Assert.Contains("# relay 'Secondary-EU' (127.0.0.1:2526, Secondary) for the flows: crm (Campaign), newsletter (List)\nmailops_secondary_eu unix - - n - - smtp\n  -o syslog_name=postfix/mailops_secondary_eu\n  -o smtp_helo_name=bulk.lab.test\n  -o smtp_tls_security_level=none\n", master);
             Assert.Contains("mailops_backup unix - - n - - smtp\n  -o syslog_name=postfix/mailops_backup\n  -o smtp_tls_wrappermode=yes\n  -o smtp_tls_security_level=encrypt\n", master);
             var main = p.File(PostfixPolicy.MainCfFragment)!.Text;
-            Assert.Contains("smtpd_sender_restrictions = check_sender_access hash:/etc/postfix/mailops/mailops_sender_filter\n", main);
+            Assert.Contains("smtpd_sender_restrictions = check_client_access hash:/etc/postfix/mailops/mailops_client_filter, check_sender_access hash:/etc/postfix/mailops/mailops_sender_filter\n", main);
             Assert.Contains("smtpd_client_restrictions = check_client_access hash:/etc/postfix/mailops/mailops_client_filter\n", main);
             Assert.Contains("sender_dependent_default_transport_maps = hash:/etc/postfix/mailops/mailops_sender_transport\n", main);
             Assert.Contains("must\n# come before any permit", main);
