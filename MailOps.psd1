@@ -38,6 +38,7 @@
         'Get-EmailFlowInventory'
         'Export-EmailFlowInventory'
         'Export-MailRoutingPolicy'
+        'Test-MailRouting'
     )
     VariablesToExport    = @()
     AliasesToExport      = @()

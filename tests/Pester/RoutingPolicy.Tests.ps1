@@ -1,4 +1,6 @@
 # Export-MailRoutingPolicy (issue 9): the files, -WhatIf with its diff, and -Apply/-Rollback on a scratch Postfix
+# (-SkipReadinessCheck throughout: these flows' domains are not in any DNS here; the readiness check is tested in
+# RoutingDrill.Tests.ps1 against the lab's DNS and in the xunit FlowMoveReadinessTests)
 # configuration directory made from the lab primary's templates (no running Postfix: postfix check works on a
 # directory whose queue folder exists; reload then fails, which is what the success path shows). The live drill on the
 # lab's primary belongs to Test-MailRouting's tests.
@@ -69,7 +71,7 @@ AfterAll {
 Describe 'Export-MailRoutingPolicy' {
     It 'writes the fragments, the maps and a README, with the flows behind every line' {
         $out = Join-Path $script:Dir 'policy'
-        $r = Export-MailRoutingPolicy -Format Postfix -Path $out -ConfigPath $script:Config -MapDirectory /etc/postfix -Confirm:$false -WarningVariable warn -WarningAction SilentlyContinue
+        $r = Export-MailRoutingPolicy -Format Postfix -Path $out -ConfigPath $script:Config -SkipReadinessCheck -MapDirectory /etc/postfix -Confirm:$false -WarningVariable warn -WarningAction SilentlyContinue
         $r.Name | Should -Be @('README.txt', 'mailops_client_filter', 'mailops_sender_filter', 'mailops_sender_transport', 'main.cf.fragment', 'master.cf.fragment')
         $r.Status | Sort-Object -Unique | Should -Be 'Created'
         $r.Written | Sort-Object -Unique | Should -BeTrue
@@ -80,7 +82,7 @@ Describe 'Export-MailRoutingPolicy' {
         (Get-Content "$out/mailops_sender_transport") | Should -Contain 'crm@lab.test mailops_secondary:[127.0.0.1]:2526'
         (Get-Content "$out/mailops_client_filter") | Should -Contain '192.0.2.10 FILTER mailops_secondary:[127.0.0.1]:2526'
         $main = Get-Content -Raw "$out/main.cf.fragment"
-        $main | Should -Match '(?m)^smtpd_sender_restrictions = check_sender_access hash:/etc/postfix/mailops_sender_filter$'
+        $main | Should -Match '(?m)^smtpd_sender_restrictions = check_client_access hash:/etc/postfix/mailops_client_filter, check_sender_access hash:/etc/postfix/mailops_sender_filter$'
         $main | Should -Match '(?m)^mailops_secondary_destination_rate_delay = 4s$'
         $main | Should -Match '(?m)^mailops_secondary_destination_recipient_limit = 1$'
         $main | Should -Match "threshold 'secondary-cap'"
@@ -90,7 +92,7 @@ Describe 'Export-MailRoutingPolicy' {
     }
 
     It 'outputs the decisions with -IncludeDecision' {
-        $d = Export-MailRoutingPolicy -Path (Join-Path $script:Dir 'decisions') -ConfigPath $script:Config -IncludeDecision -Confirm:$false -WarningAction SilentlyContinue |
+        $d = Export-MailRoutingPolicy -Path (Join-Path $script:Dir 'decisions') -ConfigPath $script:Config -SkipReadinessCheck -IncludeDecision -Confirm:$false -WarningAction SilentlyContinue |
             Where-Object { $_.GetType().Name -eq 'FlowRouteDecision' }
         $d.Flow | Should -Be @('staff', 'newsletter', 'crm', 'legacy')
         ($d | Where-Object Flow -eq newsletter).Route.Target | Should -Be 'mailops_secondary:[127.0.0.1]:2526'
@@ -101,17 +103,17 @@ Describe 'Export-MailRoutingPolicy' {
 
     It '-WhatIf writes nothing and reports the diff against the files there' {
         $out = Join-Path $script:Dir 'whatif'
-        Export-MailRoutingPolicy -Path $out -ConfigPath $script:Config -NoTimestamp -Confirm:$false -WarningAction SilentlyContinue | Out-Null
+        Export-MailRoutingPolicy -Path $out -ConfigPath $script:Config -SkipReadinessCheck -NoTimestamp -Confirm:$false -WarningAction SilentlyContinue | Out-Null
         $before = Get-ChildItem $out | ForEach-Object { "$($_.Name) $($_.LastWriteTimeUtc.Ticks) $((Get-FileHash $_.FullName).Hash)" }
 
         # same configuration: nothing changes (the timestamp line alone would not count either)
-        $same = Export-MailRoutingPolicy -Path $out -ConfigPath $script:Config -WhatIf -WarningAction SilentlyContinue
+        $same = Export-MailRoutingPolicy -Path $out -ConfigPath $script:Config -SkipReadinessCheck -WhatIf -WarningAction SilentlyContinue
         $same.Status | Sort-Object -Unique | Should -Be 'Unchanged'
 
         # a new list flow: the maps and the master.cf comment change, shown line by line
         $changed = Join-Path $script:Dir 'changed.yaml'
         (Get-Content -Raw $script:Config) -replace 'thresholds:', "  - name: events`n    kind: List`n    senders: [events@lab.test]`nthresholds:" | Set-Content $changed
-        $r = Export-MailRoutingPolicy -Path $out -ConfigPath $changed -WhatIf -InformationVariable info -WarningAction SilentlyContinue
+        $r = Export-MailRoutingPolicy -Path $out -ConfigPath $changed -SkipReadinessCheck -WhatIf -InformationVariable info -WarningAction SilentlyContinue
         $after = Get-ChildItem $out | ForEach-Object { "$($_.Name) $($_.LastWriteTimeUtc.Ticks) $((Get-FileHash $_.FullName).Hash)" }
         $after | Should -Be $before
         $r.Written | Sort-Object -Unique | Should -BeFalse
@@ -136,7 +138,7 @@ Describe 'Export-MailRoutingPolicy' {
         $main = Get-Content -Raw "$etc/main.cf"
         $master = Get-Content -Raw "$etc/master.cf"
 
-        $r = Export-MailRoutingPolicy -Path (Join-Path $script:Dir 'pf-broken-out') -ConfigPath $script:Config -Apply -PostfixConfig $etc -Confirm:$false -ErrorVariable err -ErrorAction SilentlyContinue -WarningAction SilentlyContinue
+        $r = Export-MailRoutingPolicy -Path (Join-Path $script:Dir 'pf-broken-out') -ConfigPath $script:Config -SkipReadinessCheck -Apply -PostfixConfig $etc -Confirm:$false -ErrorVariable err -ErrorAction SilentlyContinue -WarningAction SilentlyContinue
         $err.Count | Should -Be 1
         $err[0].FullyQualifiedErrorId | Should -BeLike 'PostfixCommandFailed,*'
         $err[0].CategoryInfo.Category | Should -Be 'InvalidResult'
@@ -154,7 +156,7 @@ Describe 'Export-MailRoutingPolicy' {
         # postmap and postconf read main.cf and die on a number that is not one
         Add-Content -LiteralPath "$etc/main.cf" -Value 'message_size_limit = not-a-number'
         $main = Get-Content -Raw "$etc/main.cf"
-        Export-MailRoutingPolicy -Path (Join-Path $script:Dir 'pf-badmain-out') -ConfigPath $script:Config -Apply -PostfixConfig $etc -Confirm:$false -ErrorVariable err -ErrorAction SilentlyContinue -WarningAction SilentlyContinue | Out-Null
+        Export-MailRoutingPolicy -Path (Join-Path $script:Dir 'pf-badmain-out') -ConfigPath $script:Config -SkipReadinessCheck -Apply -PostfixConfig $etc -Confirm:$false -ErrorVariable err -ErrorAction SilentlyContinue -WarningAction SilentlyContinue | Out-Null
         $err[0].FullyQualifiedErrorId | Should -BeLike 'PostfixCommandFailed,*'
         $err[0].Exception.Message | Should -Match 'message_size_limit'
         Get-Content -Raw "$etc/main.cf" | Should -Be $main
@@ -166,16 +168,16 @@ Describe 'Export-MailRoutingPolicy' {
         $main = Get-Content -Raw "$etc/main.cf"
 
         # -WhatIf: nothing in the Postfix directory changes
-        Export-MailRoutingPolicy -Path (Join-Path $script:Dir 'pf-good-out') -ConfigPath $script:Config -Apply -PostfixConfig $etc -WhatIf -WarningAction SilentlyContinue | Out-Null
+        Export-MailRoutingPolicy -Path (Join-Path $script:Dir 'pf-good-out') -ConfigPath $script:Config -SkipReadinessCheck -Apply -PostfixConfig $etc -WhatIf -WarningAction SilentlyContinue | Out-Null
         Get-Content -Raw "$etc/main.cf" | Should -Be $main
         Get-ChildItem $etc -Filter 'mailops-backup-*' | Should -BeNullOrEmpty
 
         # this Postfix is not running, so reload fails after a clean check: the checked policy stays in place
-        Export-MailRoutingPolicy -Path (Join-Path $script:Dir 'pf-good-out') -ConfigPath $script:Config -Apply -PostfixConfig $etc -Confirm:$false -ErrorVariable err -ErrorAction SilentlyContinue -WarningAction SilentlyContinue | Out-Null
+        Export-MailRoutingPolicy -Path (Join-Path $script:Dir 'pf-good-out') -ConfigPath $script:Config -SkipReadinessCheck -Apply -PostfixConfig $etc -Confirm:$false -ErrorVariable err -ErrorAction SilentlyContinue -WarningAction SilentlyContinue | Out-Null
         $err.Count | Should -Be 1
         $err[0].FullyQualifiedErrorId | Should -BeLike 'PostfixReloadFailed,*'
         $err[0].Exception.Message | Should -Match 'is in place and checked'
-        & postconf -c $etc -h smtpd_sender_restrictions | Should -Be "check_sender_access hash:$etc/mailops_sender_filter"
+        & postconf -c $etc -h smtpd_sender_restrictions | Should -Be "check_client_access hash:$etc/mailops_client_filter, check_sender_access hash:$etc/mailops_sender_filter"
         & postconf -c $etc -h mailops_secondary_destination_rate_delay | Should -Be '4s'
         & postmap -c $etc -q news@lab.test "hash:$etc/mailops_sender_filter" | Should -Be 'FILTER mailops_secondary:[127.0.0.1]:2526'
         (Get-Content -Raw "$etc/master.cf") | Should -Match '(?m)^# BEGIN MailOps routing policy'

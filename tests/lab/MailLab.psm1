@@ -545,6 +545,7 @@ relays:
     heloName: client.lab.test
     timeoutSeconds: 10
     caFile: $($Lab.tls.ca)
+    egress: [127.0.0.2]
     description: Lab secondary's SMTP port (no AUTH, the lab's hosts may relay), which carries the alerts
   - name: throttled
     host: 127.0.0.1

@@ -179,7 +179,9 @@ namespace MailOps.Core.Routing
                 if (aligned == false)
                 {
                     ready = false;
-                    reasons.Add($"mail from {domain} through '{target.Name}' would fail DMARC: SPF of {domain} does not authorise {string.Join(", ", egress)} and no DKIM key is published");
+                    reasons.Add(dmarc.Status == DmarcPolicyStatus.Found
+                        ? $"mail from {domain} through '{target.Name}' would fail DMARC: SPF of {domain} does not authorise {string.Join(", ", egress)} and no DKIM key is published"
+                        : $"mail from {domain} through '{target.Name}' would fail SPF ({string.Join(", ", egress)} is not authorised) with no DKIM signature to fall back on");
                 }
                 else if (aligned == null)
                 {

@@ -263,6 +263,13 @@ namespace MailOps.Core.Routing
                     return s;
                 }
 
+                if (_options.Refused != null && _options.Refused.TryGetValue(flow.Name, out var refused))
+                {
+                    s.Why = $"Not moved to '{relay.Name}': the readiness check refused it ({refused}). It keeps the primary path until that is fixed.";
+                    s.Severity = PolicyDecisionSeverity.Warning;
+                    return s;
+                }
+
                 s.Relay = relay;
                 s.Route = new PolicyRoute(relay.Name, _transportOf[relay.Name], Nexthop(relay));
                 s.Why = flow.Relay != null
@@ -609,13 +616,18 @@ namespace MailOps.Core.Routing
                     applied.Add($"{parameter} = {value} per {unit}s (from threshold '{c.Rule.Name}')");
                 }
 
-                var exempt = _flows.Where(f => f.Flow.Kind == FlowKind.PersonToPerson).SelectMany(f => f.Flow.ClientHosts)
+                // our own relays (those routed to) hand mail back for the domains this MTA delivers: never throttle them
+                var relayEgress = _flows.Where(f => f.Route != null && f.Relay != null).Select(f => f.Relay!).Distinct()
+                    .SelectMany(r => r.Egress.Select(e => e.ToString())).ToList();
+                var exempt = _flows.Where(f => f.Flow.Kind == FlowKind.PersonToPerson).SelectMany(f => f.Flow.ClientHosts).Concat(relayEgress)
                     .Select(h => h.Trim().ToLowerInvariant()).Where(h => h.Length > 0).Distinct(StringComparer.Ordinal).OrderBy(h => h, StringComparer.Ordinal).ToList();
                 parameters.Add(new PostfixParameter("smtpd_client_event_limit_exceptions", string.Join(", ", exempt), new[]
                 {
+                    "Clients in smtpd_authorized_xclient_hosts are exempt whatever this says (Postfix's rule): keep XCLIENT to the hosts that need it.",
                     "Set explicitly: Postfix exempts $mynetworks by default, which would make the limits above do nothing for internal",
                     exempt.Count > 0
-                        ? "app servers. Exempt: only the client hosts of person-to-person flows (" + string.Join(", ", _flows.Where(f => f.Flow.Kind == FlowKind.PersonToPerson && f.Flow.ClientHosts.Count > 0).Select(f => f.Flow.Name)) + ")."
+                        ? "app servers. Exempt: only the client hosts of person-to-person flows (" + string.Join(", ", _flows.Where(f => f.Flow.Kind == FlowKind.PersonToPerson && f.Flow.ClientHosts.Count > 0).Select(f => f.Flow.Name))
+                            + ")" + (relayEgress.Count > 0 ? " and the egress addresses of the relays routed to (" + string.Join(", ", relayEgress) + "), which hand mail back." : ".")
                         : "app servers. Nothing is exempt: no person-to-person flow names client hosts.",
                 }));
 

@@ -36,6 +36,12 @@ namespace MailOps.Core.Routing
 
         /// <summary>The version written in the header (null: none).</summary>
         public string? GeneratorVersion { get; set; }
+
+        /// <summary>
+        /// Flows the readiness check refused (name → reason, see <see cref="FlowMoveReadiness"/>): they keep the primary path
+        /// and their decision says why.
+        /// </summary>
+        public IDictionary<string, string>? Refused { get; set; }
     }
 
     /// <summary>One file of the policy: its name in the output folder and its whole text (LF line ends).</summary>

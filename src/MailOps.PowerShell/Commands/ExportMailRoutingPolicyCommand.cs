@@ -5,6 +5,7 @@ using System.Linq;
 using System.Management.Automation;
 using System.Reflection;
 using System.Text;
+using MailOps.Core.Config;
 using MailOps.Core.Routing;
 
 namespace MailOps.PowerShell.Commands
@@ -71,6 +72,15 @@ namespace MailOps.PowerShell.Commands
         [ValidateNotNullOrEmpty]
         public string? PostfixConfig { get; set; }
 
+        /// <summary>
+        /// Do not check, before a flow is moved to a secondary relay, that the relay works and that its mail would still pass
+        /// DMARC (SPF of the sender domain for the relay's egress, or a DKIM key). Without it, a flow that would fail is
+        /// refused (FlowNotReady) and keeps the primary path.
+        /// </summary>
+        [Parameter(ParameterSetName = ExportSet)]
+        [Parameter(ParameterSetName = ApplySet)]
+        public SwitchParameter SkipReadinessCheck { get; set; }
+
         /// <summary>The longest any postconf, postmap or postfix command may take.</summary>
         [Parameter(ParameterSetName = ApplySet)]
         [Parameter(ParameterSetName = RollbackSet)]
@@ -92,12 +102,22 @@ namespace MailOps.PowerShell.Commands
             PostfixPolicy policy;
             try
             {
-                policy = PostfixPolicyGenerator.Generate(config, new PostfixPolicyOptions
+                var options = new PostfixPolicyOptions
                 {
                     MapDirectory = mapDir,
                     Timestamp = !NoTimestamp,
                     GeneratorVersion = "MailOps " + typeof(PostfixPolicy).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion?.Split('+')[0],
-                });
+                };
+                policy = PostfixPolicyGenerator.Generate(config, options);
+                if (!SkipReadinessCheck)
+                {
+                    var refused = Readiness(config, policy);
+                    if (refused.Count > 0)
+                    {
+                        options.Refused = refused;
+                        policy = PostfixPolicyGenerator.Generate(config, options);
+                    }
+                }
             }
             catch (ArgumentException e)
             {
@@ -178,6 +198,80 @@ namespace MailOps.PowerShell.Commands
             if (ParameterSetName == ApplySet)
             {
                 DoApply(policy, postfixDir!);
+            }
+        }
+
+        /// <summary>
+        /// The readiness check of every flow the policy moves to a secondary relay (the relay's own check without AUTH, SPF,
+        /// DKIM, DMARC alignment): each refusal is a FlowNotReady error with the reason; returns the refused flows.
+        /// </summary>
+        private Dictionary<string, string> Readiness(MailOpsConfig config, PostfixPolicy policy)
+        {
+            var refused = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+            var moved = policy.Decisions.Where(d => d.Route != null).ToList();
+            if (moved.Count == 0)
+            {
+                return refused;
+            }
+
+            var dns = new MailOps.Core.Dns.UdpDnsResolver(config.Dns);
+            var catalog = MailOps.Core.Providers.ProviderCatalog.For(config);
+            var results = RunPumped(async sink =>
+            {
+                var list = new List<FlowReadiness>();
+                foreach (var d in moved)
+                {
+                    var flow = config.Flows.First(f => string.Equals(f.Name, d.Flow, StringComparison.OrdinalIgnoreCase));
+                    var relay = config.FindRelay(d.Route!.Relay)!;
+                    sink.Post(() => WriteProgress(new ProgressRecord(4, "Export-MailRoutingPolicy", $"Readiness of flow '{flow.Name}' for relay '{relay.Name}'")));
+                    list.Add(await FlowMoveReadiness.CheckAsync(config, flow, relay, dns, catalog, c => MailOps.Core.Relay.RelayChecker.CheckOneAsync(new MailOps.Core.Relay.RelayCheckOptions
+                    {
+                        Name = relay.Name,
+                        Host = relay.Host,
+                        Port = relay.Port,
+                        Security = relay.Security,
+                        HeloName = relay.HeloName,
+                        Timeout = TimeSpan.FromSeconds(relay.TimeoutSeconds),
+                        SkipCertificateCheck = relay.SkipCertificateCheck,
+                        TrustedCaCertificates = CaOf(relay),
+                        CheckOpenRelay = false,
+                        CheckDns = false,
+                    }, dns, c), CancellationToken).ConfigureAwait(false));
+                }
+
+                sink.Post(() => WriteProgress(new ProgressRecord(4, "Export-MailRoutingPolicy", "Done") { RecordType = ProgressRecordType.Completed }));
+                return list;
+            });
+            foreach (var r in results)
+            {
+                WriteVerbose(r.ToString());
+                if (!r.Ready)
+                {
+                    refused[r.Flow] = r.Reason;
+                    WriteError(new ErrorRecord(new InvalidOperationException($"Flow '{r.Flow}' is not moved to relay '{r.Relay}': {r.Reason}. It keeps the primary path; fix it, or use -SkipReadinessCheck."),
+                        "FlowNotReady", ErrorCategory.InvalidOperation, r.Flow));
+                }
+            }
+
+            return refused;
+        }
+
+        private static IReadOnlyList<System.Security.Cryptography.X509Certificates.X509Certificate2> CaOf(RelayConfig relay)
+        {
+            if (relay.CaFile == null)
+            {
+                return Array.Empty<System.Security.Cryptography.X509Certificates.X509Certificate2>();
+            }
+
+            try
+            {
+                var collection = new System.Security.Cryptography.X509Certificates.X509Certificate2Collection();
+                collection.Import(relay.CaFile);
+                return collection.Cast<System.Security.Cryptography.X509Certificates.X509Certificate2>().ToList();
+            }
+            catch (Exception e) when (e is IOException || e is System.Security.Cryptography.CryptographicException || e is UnauthorizedAccessException)
+            {
+                return Array.Empty<System.Security.Cryptography.X509Certificates.X509Certificate2>(); // the relay check then fails on its certificate and says so
             }
         }
 

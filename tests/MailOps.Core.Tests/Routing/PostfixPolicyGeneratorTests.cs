@@ -252,7 +252,8 @@ alerts:
             Assert.Equal("50", p.Parameter("smtpd_client_recipient_rate_limit")!.Value);
             Assert.Contains("threshold 'app-recipients' (scope client)", p.Parameter("smtpd_client_recipient_rate_limit")!.Comments[0]);
             Assert.Equal("192.0.2.5", p.Parameter("smtpd_client_event_limit_exceptions")!.Value);
-            Assert.Contains("$mynetworks by default", p.Parameter("smtpd_client_event_limit_exceptions")!.Comments[0]);
+            Assert.Contains(p.Parameter("smtpd_client_event_limit_exceptions")!.Comments, c => c.Contains("$mynetworks by default"));
+            Assert.Contains(p.Parameter("smtpd_client_event_limit_exceptions")!.Comments, c => c.Contains("smtpd_authorized_xclient_hosts"));
 
             var client = Entries(p.File(PostfixPolicy.ClientFilterMap)!);
             Assert.Equal(new[]
