@@ -166,6 +166,52 @@ namespace MailOps.PowerShell
         }
 
         /// <summary>Opens the store the configuration names (SQLite per user by default); a failure is terminating (StoreUnavailable).</summary>
+        /// <summary>
+        /// What it takes to talk to a configured relay: its credential (<paramref name="given"/>, else its named credential
+        /// from the SecretManagement vault; terminating CredentialNotAvailable/CredentialNotFound otherwise) and the CA
+        /// certificates of its caFile (terminating CaFileUnreadable). Call it on the pipeline thread.
+        /// </summary>
+        protected (System.Net.NetworkCredential? Credential, System.Collections.Generic.IReadOnlyList<System.Security.Cryptography.X509Certificates.X509Certificate2> TrustedCa) RelayAccess(
+            RelayConfig relay, MailOpsConfig? config, PSCredential? given)
+        {
+            if (relay == null)
+            {
+                throw new ArgumentNullException(nameof(relay));
+            }
+
+            var credential = given?.GetNetworkCredential();
+            if (credential == null && relay.Credential != null)
+            {
+                var c = CredentialResolver.Resolve(this, relay.Credential, config?.SecretVault, out var error);
+                if (c == null)
+                {
+                    ThrowTerminatingError(error!);
+                }
+
+                credential = c!.GetNetworkCredential();
+            }
+
+            System.Collections.Generic.IReadOnlyList<System.Security.Cryptography.X509Certificates.X509Certificate2> ca = Array.Empty<System.Security.Cryptography.X509Certificates.X509Certificate2>();
+            if (relay.CaFile != null)
+            {
+                try
+                {
+                    var collection = new System.Security.Cryptography.X509Certificates.X509Certificate2Collection();
+                    collection.Import(relay.CaFile);
+                    ca = collection.Cast<System.Security.Cryptography.X509Certificates.X509Certificate2>().ToList();
+                }
+                catch (Exception e) when (e is System.IO.IOException || e is System.Security.Cryptography.CryptographicException || e is UnauthorizedAccessException)
+                {
+                    ThrowTerminatingError(new ErrorRecord(e, "CaFileUnreadable", ErrorCategory.ReadError, relay.CaFile)
+                    {
+                        ErrorDetails = new ErrorDetails($"The CA certificate file '{relay.CaFile}' of the relay '{relay.Name}' cannot be read: {e.Message}"),
+                    });
+                }
+            }
+
+            return (credential, ca);
+        }
+
         protected MailOps.Core.Store.BounceStore OpenStore(MailOpsConfig? config, PSCredential? storeCredential)
         {
             var store = config?.Store ?? StoreConfig.Default;

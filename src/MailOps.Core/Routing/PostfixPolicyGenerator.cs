@@ -232,6 +232,11 @@ namespace MailOps.Core.Routing
                         return s;
                     }
                 }
+                else if (flow.Esp != null)
+                {
+                    s.Why = $"It sends through its ESP ({flow.Esp}), not through this MTA: no map entry (name a relay: if its mail does pass here).";
+                    return s;
+                }
                 else if (automated)
                 {
                     relay = firstSecondary;

@@ -110,36 +110,7 @@ namespace MailOps.PowerShell.Commands
                     "PrimaryRelayRefused", ErrorCategory.PermissionDenied, relay.Name));
             }
 
-            System.Net.NetworkCredential? credential = Credential?.GetNetworkCredential();
-            if (credential == null && relay.Credential != null)
-            {
-                var c = CredentialResolver.Resolve(this, relay.Credential, Config?.SecretVault, out var error);
-                if (c == null)
-                {
-                    ThrowTerminatingError(error!);
-                }
-
-                credential = c!.GetNetworkCredential();
-            }
-
-            IReadOnlyList<X509Certificate2> ca = Array.Empty<X509Certificate2>();
-            if (relay.CaFile != null)
-            {
-                try
-                {
-                    var collection = new X509Certificate2Collection();
-                    collection.Import(relay.CaFile);
-                    ca = collection.Cast<X509Certificate2>().ToList();
-                }
-                catch (Exception e) when (e is IOException || e is System.Security.Cryptography.CryptographicException || e is UnauthorizedAccessException)
-                {
-                    ThrowTerminatingError(new ErrorRecord(e, "CaFileUnreadable", ErrorCategory.ReadError, relay.CaFile)
-                    {
-                        ErrorDetails = new ErrorDetails($"The CA certificate file '{relay.CaFile}' of the relay '{relay.Name}' cannot be read: {e.Message}"),
-                    });
-                }
-            }
-
+            var (credential, ca) = RelayAccess(relay, Config, Credential);
             WriteVerbose($"{(failover ? "Failover relay" : "Relay")}: {relay}.");
             return new SendRelay(relay, credential, ca);
         }

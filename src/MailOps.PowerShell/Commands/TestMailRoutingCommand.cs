@@ -149,7 +149,7 @@ namespace MailOps.PowerShell.Commands
                         "RelayNotFound", ErrorCategory.ObjectNotFound, ProbeRelay));
                 }
 
-                (credential, ca) = RelayAccess(via!, config);
+                (credential, ca) = RelayAccess(via!, config, Credential);
             }
 
             var route = RunPumped(async sink =>
@@ -230,7 +230,7 @@ namespace MailOps.PowerShell.Commands
             IReadOnlyList<X509Certificate2> ca = Array.Empty<X509Certificate2>();
             if (!SkipRelayCheck)
             {
-                (credential, ca) = RelayAccess(target, config);
+                (credential, ca) = RelayAccess(target, config, Credential);
             }
 
             var dns = new UdpDnsResolver(config.Dns);
@@ -256,42 +256,6 @@ namespace MailOps.PowerShell.Commands
             {
                 WriteObject(result);
             }
-        }
-
-        /// <summary>The relay's credential (-Credential, else its named credential from the vault) and its CA certificates.</summary>
-        private (System.Net.NetworkCredential?, IReadOnlyList<X509Certificate2>) RelayAccess(RelayConfig relay, MailOpsConfig config)
-        {
-            var credential = Credential?.GetNetworkCredential();
-            if (credential == null && relay.Credential != null)
-            {
-                var c = CredentialResolver.Resolve(this, relay.Credential, config.SecretVault, out var error);
-                if (c == null)
-                {
-                    ThrowTerminatingError(error!);
-                }
-
-                credential = c!.GetNetworkCredential();
-            }
-
-            IReadOnlyList<X509Certificate2> ca = Array.Empty<X509Certificate2>();
-            if (relay.CaFile != null)
-            {
-                try
-                {
-                    var collection = new X509Certificate2Collection();
-                    collection.Import(relay.CaFile);
-                    ca = collection.Cast<X509Certificate2>().ToList();
-                }
-                catch (Exception e) when (e is IOException || e is System.Security.Cryptography.CryptographicException || e is UnauthorizedAccessException)
-                {
-                    ThrowTerminatingError(new ErrorRecord(e, "CaFileUnreadable", ErrorCategory.ReadError, relay.CaFile)
-                    {
-                        ErrorDetails = new ErrorDetails($"The CA certificate file '{relay.CaFile}' of the relay '{relay.Name}' cannot be read: {e.Message}"),
-                    });
-                }
-            }
-
-            return (credential, ca);
         }
     }
 }

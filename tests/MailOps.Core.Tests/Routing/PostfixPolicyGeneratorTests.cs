@@ -164,6 +164,16 @@ alerts:
         }
 
         [Fact]
+        public void AFlowThatSendsThroughItsEspIsNotRoutedHere()
+        {
+            var p = Generate(Config.Replace("  - name: alerts\n", "  - name: promo\n    kind: Campaign\n    senders: [promo@lab.test]\n    esp: SendGrid\n  - name: alerts\n"));
+            var promo = p.Decisions.Single(d => d.Flow == "promo");
+            Assert.Null(promo.Route);
+            Assert.Contains("ESP", promo.Why, StringComparison.Ordinal);
+            Assert.DoesNotContain("promo@lab.test FILTER", p.File(PostfixPolicy.SenderFilterMap)!.Text, StringComparison.Ordinal);
+        }
+
+        [Fact]
         public void MailARoutedRelayHandsBackIsNotFilteredAgain()
         {
             var p = Generate(Config.Replace("    heloName: bulk.lab.test\n", "    heloName: bulk.lab.test\n    egress: [127.0.0.2]\n"));
