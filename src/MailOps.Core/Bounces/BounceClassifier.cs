@@ -75,30 +75,34 @@ namespace MailOps.Core.Bounces
     /// </summary>
     public static class BounceClassifier
     {
-        private static readonly Regex Enhanced = new Regex(@"\b([245])\.(\d{1,3})\.(\d{1,3})\b", RegexOptions.CultureInvariant);
-        private static readonly Regex Reply = new Regex(@"(?:^|[\s:(\[""'])([245]\d\d)(?=[\s\-]|$)", RegexOptions.CultureInvariant);
+        private static readonly Regex Enhanced = new Regex(@"(?<![\w.])([245])\.([0-7])\.(\d{1,3})(?!\d|\.\d)", RegexOptions.CultureInvariant);
+        private static readonly Regex Reply = new Regex(@"(?:^|[\s:(\[""'])([245]\d\d)(?=[\s\-,;]|$)", RegexOptions.CultureInvariant);
 
         // Ordered: the first rule whose pattern is found in the text wins. Patterns are lower-case fragments or
         // regular expressions of typical server wording; they are not taken from any one corpus.
         private static readonly (string Reason, Regex Pattern)[] TextRules = new[]
         {
             R(BounceReasons.Expired, @"did not accept our requests? to connect|host not reachable"),
-            R(BounceReasons.NetworkError, @"name service error.*try again|host not found, try again|temporary failure in name resolution|lost connection with"),
+            R(BounceReasons.NetworkError, @"name service error.*try again|host not found, try again|temporary failure in name resolution|lost connection with|host name lookup failure|(wasn.?t|was not|were not) able to establish an smtp connection|hop count exceeded"),
             R(BounceReasons.Blocked, @"refused to talk to me|not accepting connections|smtp server of your (isp|provider)|use your (isp|provider).{0,4} (smtp|mail|outgoing) server"),
             R(BounceReasons.Rejected, @"(sender|from|your) (e-?mail )?address (has been|is) (blacklisted|blocked|banned|denied)|purported responsible address|\bfrom:? (address )?domain (is )?(invalid|not valid)|sender('s)? domain (is )?(invalid|not valid)"),
+            R(BounceReasons.MailerError, @"\bprocmail:|\bcommand died\b|\bmailer error\b|unknown mailer error"),
             R(BounceReasons.SystemError, @"unable to contact ldap|currently unavailable|loops back to myself"),
-            R(BounceReasons.NotCompliantRfc, @"duplicate (header|[a-z-]+ header)|too many ([a-z-]+ )?header (fields|lines)|header (field )?(appears|occurs) (more than once|multiple times)"),
+            R(BounceReasons.NotCompliantRfc, @"duplicate (header|[a-z-]+ header)|too many ([a-z-]+ )?header (fields|lines)|header (field )?(appears|occurs) (more than once|multiple times)|multiple addresses in (the )?from:? header"),
             R(BounceReasons.Filtered, @"blocked by the recipient|recipient (has )?blocked (you|the sender|your)|\buser reject|refuses? to (receive|accept) (this|your|the) (mail|message)|recipient preferences|message filtered|rejected (due to|by) user rules|only accepting mail from"),
             R(BounceReasons.NoRelaying, @"relay(ing)? (access )?(is )?(denied|not (permitted|allowed))|not (configured|allowed|permitted|authorized) to relay|not permitted to relay|unable to relay|relay not permitted|we do not relay|relaying (mail )?(to|from) .* (is )?(not allowed|denied|prohibited)|no relaying"),
+            R(BounceReasons.PolicyViolation, @"\bheader error\b|blocked because (its|of (its|the)) content|denied by policy|rejected due to security polic|(local )?policy violation|organi[sz]ation(al)? (policy|settings)"),
             R(BounceReasons.VirusDetected, @"\bvirus\b|malware|infected|\btrojan\b|phishing attachment"),
-            R(BounceReasons.AuthFailure, @"\bspf\b|sender policy framework|\bdkim\b|\bdmarc\b|domainkeys|authentication checks? fail|not (authorized|allowed) to send (mail )?(from|on behalf)|failed (spf|dkim|dmarc)|unauthenticated (email|mail)"),
-            R(BounceReasons.RequirePtr, @"reverse (dns|lookup|hostname|dns lookup)|\bptr\b|\brdns\b|no reverse|client host .* (not found|unknown)|cannot find your hostname|hostname (is )?not (found|resolvable)|does not have a reverse|dns hostname|client host rejected: cannot find"),
+            R(BounceReasons.AuthFailure, @"\b(spf|dkim|dmarc|domainkeys|sender policy framework)\b.{0,40}\b(fail(s|ed|ure)?|not pass|did not pass|invalid|error|reject(s|ed)?|policy|violation|check|validation|verification|alignment|unauthori[sz]ed|mismatch|softfail|hardfail)|\b(fail(s|ed)?|not pass|did not pass|failing) (the )?(spf|dkim|dmarc)\b|\bbad (spf|dkim|dmarc)\b|\b(invalid|broken|missing|no) (spf|dkim|dmarc) (record|signature|key)|authentication checks? fail|not (authorized|allowed) to send (mail )?(from|on behalf)|failed (spf|dkim|dmarc)|unauthenticated (email|mail)"),
+            R(BounceReasons.RequirePtr, @"reverse (dns|lookup|hostname|dns lookup)|unverif(y|i)able sending (ip|host)|\bptr\b|\brdns\b|no reverse|client host .* (not found|unknown)|cannot find your hostname|hostname (is )?not (found|resolvable)|does not have a reverse|dns hostname|client host rejected: cannot find"),
             R(BounceReasons.BadReputation, @"reputation|unexpected volume or user complaints|sender score"),
             R(BounceReasons.TooManyConn, @"frequency limit(ed)?|sending too frequently|connection rate limit|too many recipients|too many (connections|concurrent|simultaneous|sessions|smtp sessions)|connection (limit|rate) exceeded|maximum (number of )?connections"),
             R(BounceReasons.Speeding, @"rate.?limit|sending rate|too (many|much) (mail|messages|emails|recipients) (from|sent|in)|too fast|throttl|exceeded (the )?(hourly|daily|message) (limit|quota)|slow down|(try again|send|sending) (more )?slow(er|ly)|sending too"),
             R(BounceReasons.MailboxFull, @"mailbox (has )?exceeded (the |its )?(\w+ )?(limit|quota|size|storage)|mailbox (is )?full|mail ?box.{0,20}\bfull\b|over (the )?(mailbox )?quota|quota (exceeded|full|has been exceeded)|exceeded (its |the |his |her )?(storage|quota|mailbox)|storage (allocation|limit|quota)|insufficient (mailbox |disk )?space|not enough (storage|space|disk space)|mailbox size limit|full mailbox|mailfolder is full|user is over|too much mail in|exceeds (its|the) (storage|quota|size)|disk quota"),
             R(BounceReasons.SystemFull, @"insufficient system (storage|resources)|(mail )?system (is )?full|disk (is )?full|out of disk|no space left"),
-            R(BounceReasons.MesgTooBig, @"message (size )?(is )?too (big|large)|message (size )?exceeds|size (limit|exceeds)|too large|exceeds (the )?(maximum|max) (message )?size|message length exceeds|mail size"),
+            R(BounceReasons.ExceedLimit, @"header size exceeds (the )?limit"),
+            R(BounceReasons.ContentError, @"headers? (are |is )?too (large|long|big|many)|too many headers"),
+            R(BounceReasons.MesgTooBig, @"(message|mail|e-?mail) (size )?(is )?too (big|large)|(message|mail|e-?mail) (size )?exceeds|\bsize (limit|exceeds)|(message|mail) (is )?too large|exceeds (the )?(maximum|max) (message )?size|message length exceeds|mail size|too large for (this|the) recipient"),
             R(BounceReasons.HasMoved, @"has moved|moved to|address (has )?changed|no longer (at|with) (this|our)|forwarding address"),
             R(BounceReasons.Suspend, @"(account|mailbox)\b.{0,40}\bis (disabled|inactive|deactivated|suspended)|(recipient|user)('s)? account is (blocked|locked)|(account|mailbox|user|address|recipient) (has been |is |was )?(temporarily )?(suspended|disabled|deactivated|inactive|frozen)|(domain|account|mailbox|service) .{0,40}\bis (currently |temporarily )?suspended|suspend(s|ed)? (the|its|his|her) (service|account)|(user|account|mailbox|recipient)\b.{0,60}\b(temporar(il)?y )?locked\b|suspended (account|mailbox|user)|(?<!temporarily )suspended by|disabled (account|mailbox|user)|deactivated|inactive (account|mailbox|user)|(account|mailbox) (has been |is )?(locked|closed|frozen|expired|blocked by the administrator)|no longer (active|in use|valid)|account (is )?unavailable|mailbox (is )?unavailable: account"),
             R(BounceReasons.HostUnknown, @"(?<![@.\w])(?:[a-z0-9-]+\.){2,}[a-z]{2,}\.? does not exist|(?<![@.\w])[a-z0-9-]+\.(com|net|org|edu|gov|info|biz)\.? does not exist|host or domain name not found|(host|domain) (name )?(not found|unknown|does not exist|doesn.?t exist)|unknown (host|domain)|no such (host|domain)|name service error|unrouteable (mail )?domain|nxdomain|domain (is )?(invalid|not valid)|unresolvable|domain is not reachable|recipient domain .* not (found|exist)|dns (lookup )?(error|failure) for|cannot (find|resolve) (the )?domain|mail domain .* not"),
@@ -106,19 +110,19 @@ namespace MailOps.Core.Bounces
             R(BounceReasons.NotAccept, @"no smtp service|no mx (record|found)|no mail exchanger|couldn.?t find a mail exchanger|does not accept (e-?)?mail|not accepting (e-?)?mail|null ?mx|accepts no mail|no mail (is )?accepted"),
             R(BounceReasons.FailedStartTls, @"starttls|tls (is )?required|must (issue|use) (a )?starttls|encryption required|requires? (a )?secure connection"),
             R(BounceReasons.SecurityError, @"turn on (smtp )?authentication|smtp auth(entication)? (is )?required|authentication (is )?required|must authenticate|authentication failed|not authenticated|auth(entication)? (credentials )?invalid|security (policy|violation)|submission requires"),
-            R(BounceReasons.SpamDetected, @"(black|block)listed (url|link|domain)s? in (the )?(message|body|content)|\buribl\b|\bsurbl\b|spam(?!haus|cop|rats)|junk|\bscore\b.{0,30}\b(over|exceeds?|above|too high)|\buce\b|unsolicited|bulk (mail|email)|content (filter|was rejected)|message content rejected|looks like (spam|junk)|scored too high|gtube|classified as|suspicious (content|message)"),
+            R(BounceReasons.SpamDetected, @"(black|block)listed (url|link|domain)s? in (the )?(message|body|content)|\buribl\b|\bsurbl\b|\b(anti-?)?spam(s|mer|mers|ming|my)?\b(?!haus|cop|rats)|junk|\bscore\b.{0,30}\b(over|exceeds?|above|too high)|\buce\b|unsolicited|bulk (mail|email)|content (filter|was rejected)|message content rejected|looks like (spam|junk)|scored too high|gtube|classified as|suspicious (content|message)"),
             R(BounceReasons.Suppressed, @"suppression list|suppressed (address|recipient)|on (the|a|our) suppression"),
             R(BounceReasons.Blocked, @"block(ed|list)|black ?list|deny ?list|\brbl\b|dnsbl|spamhaus|spamcop|sorbs|barracuda|mailspike|listed (in|on|at|by)|client host rejected|access (denied|forbidden)|(your|the sending|sender) ip|ip address .* (rejected|not allowed|refused)|refused to talk|not allowed to send|connections? (from|not) .* (rejected|accepted)|invalid ip|poor reputation|banned|rejected because .* ip|(is|as) an open relay"),
             R(BounceReasons.Rejected, @"sender was rejected|sender (address )?(rejected|denied|refused|not allowed|verify failed|unknown|invalid)|(domain of )?sender address|envelope (from|sender)|mail from (address )?(rejected|refused|denied)|from address|return path|bad sender|sender domain|invalid sender|sender is not|(you are|you're|you aren't) not (a )?(member|subscriber)|not (a )?member of (this|the) (mailing )?list|non-?members? (are|is) not (allowed|permitted)"),
             R(BounceReasons.PolicyViolation, @"polic(y|ies)|not accepted for .* reasons|violat|prohibited|not permitted|administrative(ly)? (prohibited|denied)|forbidden"),
             R(BounceReasons.NotCompliantRfc, @"rfc ?5322|rfc ?2822|not compliant|non-compliant|rfc compliance|multiple (from|date|subject) (headers|fields)"),
-            R(BounceReasons.ContentError, @"header|improperly.?formatted|malformed|invalid (message|content|mime|character)|8-?bit|binary content|line too long|bare lf"),
+            R(BounceReasons.ContentError, @"(invalid|bad|malformed|broken|illegal|missing|duplicate) (message )?headers?|headers? (syntax|format|line)|improperly.?formatted|malformed|invalid (message|content|mime|character)|8-?bit|binary content|line too long|bare lf"),
             R(BounceReasons.SyntaxError, @"syntax error|command (unrecognized|not recognized)|(bad|improper|wrong) sequence of commands|out of sequence|unrecognized command|parameter (not recognized|syntax)"),
             R(BounceReasons.MailerError, @"mailer (error|program)|command died|exit (status|code)|procmail|pipe to |\|.*returned|local delivery failed|unknown mailer error"),
-            R(BounceReasons.Expired, @"will be retried|retry (period|time)|has been delayed|deliver(y|ing) (time|period)? ?(has )?expired|message expired|retry time(out)? (not reached|exceeded)|(could not|couldn.?t|unable to) (be )?deliver(ed)? .* (for|within|after) [0-9]+ (days|hours)|too (long|many retries)|giving up|time limit|expired|undeliverable for|maximum time|queue (lifetime|time)"),
-            R(BounceReasons.NetworkError, @"timed? ?out|time-?out|connection (refused|reset|closed|lost|failed|dropped)|lost connection|no route to host|network (is )?unreachable|could not connect|unable to connect|cannot connect|temporary failure in name resolution|name server (timeout|failure)|dns (timeout|temporary)|servfail|no answer|conversation with .* (failed|timed)|host is down|connect to .* failed|broken pipe|tls handshake|routing loop|mail loop|too many hops"),
-            R(BounceReasons.SystemError, @"system (error|problem|failure)|internal (server )?error|local error|server error|temporar(y|ily) (failure|error|unavailable|rejected|deferred)|try (again )?later|service (is )?(not )?(available|unavailable)|resources temporarily|configuration error|transaction failed|unexpected error"),
-            R(BounceReasons.Filtered, @"filter(ed)?|rejected (by|due to) (content|the recipient)|not delivered to recipient|delivery not authorized|recipient (has|is) (refused|rejected)|refused by recipient"),
+            R(BounceReasons.Expired, @"will be retried|connection timed out|not (been )?delivered (for|within|after|in) (the (last|past) )?[0-9]+ (days?|hours?)|(server|host) (is not|did not|does not|isn.?t) respond(ing)?|retry (period|time)|has been delayed|deliver(y|ing) (time|period)? ?(has )?expired|message expired|retry time(out)? (not reached|exceeded)|(could not|couldn.?t|unable to) (be )?deliver(ed)? .* (for|within|after) [0-9]+ (days|hours)|too (long|many retries)|giving up|time limit|expired|undeliverable for|maximum time|queue (lifetime|time)"),
+            R(BounceReasons.NetworkError, @"timed? ?out|time-?out|connection (refused|reset|closed|lost|failed|dropped)|lost connection|no route to host|network (is )?unreachable|could not connect|unable to connect|cannot connect|temporary failure in name resolution|\bdns error\b|name server (timeout|failure)|dns (timeout|temporary)|servfail|no answer|conversation with .* (failed|timed)|host is down|connect to .* failed|broken pipe|tls handshake|routing loop|mail loop|too many hops"),
+            R(BounceReasons.SystemError, @"system (error|problem|failure)|internal (server )?error|local error|server error|temporar(y|ily) (error|unavailable|rejected|deferred)|try (again )?later|service (is )?(not )?(available|unavailable)|resources temporarily|configuration error|transaction failed|unexpected error"),
+            R(BounceReasons.Filtered, @"filter(ed)?|rejected (by|due to) (content|the recipient)|not delivered to recipient|recipient (has|is) (refused|rejected)|refused by recipient"),
         };
 
         private static (string, Regex) R(string reason, string pattern) =>
@@ -132,9 +136,22 @@ namespace MailOps.Core.Bounces
         /// (<paramref name="context"/>), which tells the SMTP stage when the diagnostic alone does not ("in reply to end
         /// of DATA command").
         /// </summary>
-        public static string Classify(string? diagnostic, string? statusCode, int replyCode, string? context)
+        public static string Classify(string? diagnostic, string? statusCode, int replyCode, string? context) =>
+            Classify(diagnostic, statusCode, replyCode, context, false);
+
+        /// <summary>
+        /// As <see cref="Classify(string, string, int, string)"/>; <paramref name="answeredRcpt"/> says the source knows
+        /// the reply answered RCPT TO even though the text does not say so (an ESP's list of recipient bounces).
+        /// </summary>
+        internal static string Classify(string? diagnostic, string? statusCode, int replyCode, string? context, bool answeredRcpt)
         {
-            var text = Normalize(diagnostic);
+            var text = JoinReplyLines(Normalize(diagnostic));
+            if (ReportUnavailable.IsMatch(text))
+            {
+                // Postfix writes this in place of the report when it has lost the delivery log: nothing is known
+                return BounceReasons.Undefined;
+            }
+
             var stageText = context == null ? text : text + " " + Normalize(context);
             if (statusCode == null && text.Length > 0)
             {
@@ -149,6 +166,10 @@ namespace MailOps.Core.Bounces
             }
 
             var command = SmtpCommand(stageText);
+            if (answeredRcpt && command == SmtpStage.Unknown)
+            {
+                command = SmtpStage.RcptTo;
+            }
             string? byText = null;
             if (text.Length > 0)
             {
@@ -166,7 +187,7 @@ namespace MailOps.Core.Bounces
             var decided = Decide(byText, byCode, command);
             if (decided != null)
             {
-                decided = AdjustForStage(decided, byCode, command, text);
+                decided = AdjustForStage(decided, byCode, statusCode, replyCode, command, text);
                 if (decided == BounceReasons.UserUnknown && command != SmtpStage.RcptTo && statusCode != null && Regex.IsMatch(statusCode, @"^[45]\.7\."))
                 {
                     // "unknown user" under a security/policy code (x.7.x), not in answer to RCPT TO: a policy filter
@@ -201,14 +222,14 @@ namespace MailOps.Core.Bounces
 
             if (command == SmtpStage.MailFrom && (text.Length > 0 || replyCode >= 500))
             {
-                return BounceReasons.Rejected;
+                // refused at MAIL FROM: the sender, unless the words name the sending host ("messages from 192.0.2.1")
+                return ClientWords.IsMatch(text) ? BounceReasons.Blocked : BounceReasons.Rejected;
             }
 
             return replyCode switch
             {
                 421 => BounceReasons.SystemError,
-                450 => BounceReasons.SystemError,
-                451 => BounceReasons.SystemError,
+                451 => BounceReasons.SystemError,                // RFC 5321: local error in processing
                 452 => BounceReasons.SystemFull,
                 >= 500 and <= 504 => BounceReasons.SyntaxError, // command not understood or out of sequence
                 552 => BounceReasons.MailboxFull,
@@ -217,6 +238,8 @@ namespace MailOps.Core.Bounces
                 _ => text.Length > 0 || replyCode > 0 || statusCode != null ? BounceReasons.OnHold : BounceReasons.Undefined,
             };
         }
+
+        private static readonly Regex ReportUnavailable = new Regex(@"^-*\s*delivery report unavailable\s*-*$", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant);
 
         // an auto-reply's own words, when that is all a diagnostic says
         private static readonly Regex AwayWords = new Regex(
@@ -280,7 +303,7 @@ namespace MailOps.Core.Bounces
             if (byCode == BounceReasons.UserUnknown)
             {
                 return Rank(byText) < Rank(byCode) || byText == BounceReasons.Blocked || byText == BounceReasons.Rejected
-                    || byText == BounceReasons.NotAccept || byText == BounceReasons.Filtered ? byText : byCode;
+                    || byText == BounceReasons.NotAccept || byText == BounceReasons.Filtered || byText == BounceReasons.MailerError ? byText : byCode;
             }
 
             if (byCode == BounceReasons.HostUnknown)
@@ -325,6 +348,8 @@ namespace MailOps.Core.Bounces
             + @"|after (?:pipelined )?(?<c>rcpt to|rcpt|mail from|mail|end of data|data|initial connection|helo|ehlo|starttls|auth)\b"
             + @"|did not like our (?<c>rcpt to|mail from|final data|data|helo|ehlo)\b"
             + @"|smtp command:? (?<c>rcpt|mail|data|helo|ehlo)\b"
+            + @"|most progress was (?<c>rcpt to|mail from|data|helo|ehlo)\b"
+            + @"|\bsmtp:(?<c>rcpt|mail|data|helo|ehlo)\b"
             + @"|(?<c>rcpt to|mail from|data) command (?:failed|rejected)"
             + @"|\[(?<c>rcpt_to|mail_from|data)\]",
             RegexOptions.IgnoreCase | RegexOptions.CultureInvariant);
@@ -391,10 +416,10 @@ namespace MailOps.Core.Bounces
         /// status code itself says the address is unknown.
         /// </summary>
         // a refusal that names the connecting client (its IP, its network, its provider) is about the client, whatever the stage
-        private static readonly Regex ClientWords = new Regex(@"\b(your|client|sending|connecting) (ip|host|network|server)\b|\bisp\b|dynamic ip|\bdnsbl\b|\brbl\b|open relay",
+        private static readonly Regex ClientWords = new Regex(@"\b(your|client|sending|connecting) (ip|host|network|server)\b|\bisp\b|internet service provider|dynamic ip|\bdnsbl\b|\brbl\b|open relay|\b(messages?|mail|e-?mail|connections?) from \[?\d{1,3}(\.\d{1,3}){3}\b",
             RegexOptions.IgnoreCase | RegexOptions.CultureInvariant);
 
-        private static string AdjustForStage(string reason, string? byCode, SmtpStage command, string text)
+        private static string AdjustForStage(string reason, string? byCode, string? statusCode, int replyCode, SmtpStage command, string text)
         {
             if (command == SmtpStage.MailFrom && (reason == BounceReasons.UserUnknown || reason == BounceReasons.HostUnknown || reason == BounceReasons.SpamDetected
                 || reason == BounceReasons.PolicyViolation || reason == BounceReasons.OnHold
@@ -409,13 +434,30 @@ namespace MailOps.Core.Bounces
                 return BounceReasons.Blocked;
             }
 
-            if (reason == BounceReasons.UserUnknown && byCode != BounceReasons.UserUnknown && command == SmtpStage.Data)
+            if (reason == BounceReasons.UserUnknown && byCode != BounceReasons.UserUnknown && !IsAddressStatus(statusCode)
+                && (command == SmtpStage.Data || command == SmtpStage.Unknown) && !DirectoryLookupWords.IsMatch(text))
             {
+                // "Unknown user" proves that the address does not exist when it answered RCPT TO or came with an address
+                // status code (x.1.x). Said after DATA, or without the step it answered and without such a code, it may
+                // come from a filter that read the message (content gateways answer "550 Unknown user" to whatever they
+                // refuse): filtered, a soft bounce, as sisimai reads it. A mail system's report that its own directory
+                // has no such recipient ("not listed in Domino Directory", "The recipient name is not recognized") is
+                // not a filter's answer and stays userunknown.
                 return BounceReasons.Filtered;
             }
 
             return reason;
         }
+
+        // the receiving system's directory lookup found no such recipient (Lotus Domino/Notes, Exchange's categorizer,
+        // IMail, Microsoft 365's "address couldn't be found", an MMS gateway's "no valid recipients")
+        private static readonly Regex DirectoryLookupWords = new Regex(
+            @"not listed in (the )?(domino directory|public name (&|and) address book|[a-z ]{0,30}(directory|address book))|recipient name is not recognized|invalid final delivery userid|no valid recipients? for|address (couldn.?t|could not) be found|^unknown user:",
+            RegexOptions.IgnoreCase | RegexOptions.CultureInvariant);
+
+        /// <summary>An addressing status about the recipient (x.1.x, but not x.1.7/x.1.8, which are about the sender).</summary>
+        private static bool IsAddressStatus(string? status) =>
+            status != null && status.Length > 4 && status[1] == '.' && status[2] == '1' && status[3] == '.' && status.Substring(4) != "7" && status.Substring(4) != "8";
 
         /// <summary>RFC 3463's meaning of an enhanced status code, as a reason (null when it says nothing specific).</summary>
         /// <remarks>The stage also refines a reason found from codes alone: see <see cref="AdjustForStage"/>.</remarks>
@@ -512,15 +554,96 @@ namespace MailOps.Core.Bounces
             };
         }
 
+        private static readonly Regex ReplyPrefix = new Regex(@"(?<![\w.])([245]\d\d)[ -](?:([245]\.\d{1,3}\.\d{1,3}) )?", RegexOptions.CultureInvariant);
+
+        /// <summary>
+        /// A multi-line SMTP reply folded into one line ("550-5.7.1 Messages with multiple 550-5.7.1 addresses in From:
+        /// 550 5.7.1 header are not accepted") reads as its words once the repeated code prefixes of the continuation
+        /// lines are taken out; the first prefix stays.
+        /// </summary>
+        internal static string JoinReplyLines(string text)
+        {
+            var first = ReplyPrefix.Match(text);
+            if (!first.Success)
+            {
+                return text;
+            }
+
+            var code = first.Groups[1].Value;
+            var status = first.Groups[2].Value;
+            var rest = text.Substring(first.Index + first.Length);
+            var joined = ReplyPrefix.Replace(rest, m => m.Groups[1].Value == code && m.Groups[2].Value == status && status.Length > 0 ? "" : m.Value);
+            return text.Substring(0, first.Index + first.Length) + joined;
+        }
+
         /// <summary>Folds a multi-line diagnostic into one line of single spaces.</summary>
         public static string Normalize(string? text) =>
             text == null ? "" : Regex.Replace(text, @"\s+", " ").Trim();
 
-        /// <summary>The first enhanced status code (2.x.x, 4.x.x or 5.x.x) in a text.</summary>
+        /// <summary>
+        /// The enhanced status code (2.x.x, 4.x.x or 5.x.x) a text gives for the failure. Servers often quote several
+        /// (a relay's own "5.1.0 Unknown address error" wrapped round the remote's "5.7.1 ... Access denied"): the first
+        /// specific one wins over codes that only name a class or subject (x.0.0, x.y.0) and over codes RFC 3463 itself
+        /// calls a fallback (4.4.7 "delivery time expired", 4.7.0, 5.3.x, x.5.1/2/4/5); when every code is vague, the
+        /// first one that is not x.0.0, else the first.
+        /// </summary>
         public static string? FindStatusCode(string? text)
         {
-            var m = Enhanced.Match(text ?? "");
-            return m.Success ? m.Value : null;
+            string? first = null;
+            string? firstNotClassOnly = null;
+            foreach (Match m in Enhanced.Matches(text ?? ""))
+            {
+                var code = m.Value;
+                first ??= code;
+                if (!IsVagueCode(code))
+                {
+                    return code;
+                }
+
+                if (!code.EndsWith(".0.0", StringComparison.Ordinal))
+                {
+                    firstNotClassOnly ??= code;
+                }
+            }
+
+            return firstNotClassOnly ?? first;
+        }
+
+        /// <summary>
+        /// The more telling of the Status field of a DSN and the code in its diagnostic text: a vague Status (x.0.0,
+        /// x.y.0, 4.4.7...) gives way to a specific code in the text; a specific Status stands.
+        /// </summary>
+        public static string? PreferStatusCode(string? statusField, string? codeInText)
+        {
+            if (statusField == null)
+            {
+                return codeInText;
+            }
+
+            if (codeInText == null || codeInText == statusField)
+            {
+                return statusField;
+            }
+
+            if (statusField.EndsWith(".0.0", StringComparison.Ordinal))
+            {
+                return codeInText;
+            }
+
+            return IsVagueCode(statusField) && !IsVagueCode(codeInText) ? codeInText : statusField;
+        }
+
+        /// <summary>A code that names only a class or subject, or one RFC 3463 says to use when nothing better is known.</summary>
+        internal static bool IsVagueCode(string code)
+        {
+            var parts = code.Split('.');
+            if (parts.Length != 3)
+            {
+                return true;
+            }
+
+            return parts[2] == "0" || code == "4.4.7" || code == "4.7.0" || code.StartsWith("5.3.", StringComparison.Ordinal)
+                || (parts[1] == "5" && (parts[2] == "1" || parts[2] == "2" || parts[2] == "4" || parts[2] == "5"));
         }
 
         /// <summary>The first SMTP reply code in a text (0: none).</summary>

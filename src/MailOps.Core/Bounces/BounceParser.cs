@@ -410,7 +410,15 @@ namespace MailOps.Core.Bounces
         }
 
         /// <summary>One diagnostic line (a log's or an ESP export's), classified exactly as in a bounce mail.</summary>
-        public static BounceRecord ParseDiagnosticLine(string recipient, string diagnostic, string? statusCode = null, int replyCode = 0, string? source = null)
+        public static BounceRecord ParseDiagnosticLine(string recipient, string diagnostic, string? statusCode = null, int replyCode = 0, string? source = null) =>
+            ParseDiagnosticLine(recipient, diagnostic, statusCode, replyCode, source, false, null);
+
+        /// <summary>
+        /// As <see cref="ParseDiagnosticLine(string, string, string, int, string)"/>, for sources that know more than the
+        /// line says: <paramref name="answeredRcpt"/> (the reply refused the recipient at RCPT TO, as in an ESP's bounce
+        /// list) and <paramref name="reason"/> (the source's own classification, which then stands).
+        /// </summary>
+        internal static BounceRecord ParseDiagnosticLine(string recipient, string diagnostic, string? statusCode, int replyCode, string? source, bool answeredRcpt, string? reason)
         {
             var text = BounceClassifier.Normalize(diagnostic);
             statusCode ??= BounceClassifier.FindStatusCode(text);
@@ -419,7 +427,7 @@ namespace MailOps.Core.Bounces
                 replyCode = BounceClassifier.FindReplyCode(text);
             }
 
-            var reason = BounceClassifier.Classify(text, statusCode, replyCode);
+            reason ??= BounceClassifier.Classify(text, statusCode, replyCode, null, answeredRcpt);
             return new BounceRecord(BounceKind.DiagnosticLine, recipient, null, replyCode, statusCode, text, null, null, reason, null, null, null, null, source);
         }
 
@@ -481,17 +489,14 @@ namespace MailOps.Core.Bounces
 
                 var text = BounceClassifier.Normalize(diagnostic);
                 var reply = BounceClassifier.FindReplyCode(text);
-                var statusText = status;
-                if (statusText == null || statusText.EndsWith(".0.0", StringComparison.Ordinal))
-                {
-                    statusText = BounceClassifier.FindStatusCode(text) ?? statusText;
-                }
+                var statusText = BounceClassifier.PreferStatusCode(status, BounceClassifier.FindStatusCode(text));
 
                 string reason;
                 if (action == "delivered" || action == "relayed" || action == "expanded")
                 {
                     reason = BounceReasons.Delivered;
                 }
+
                 else
                 {
                     reason = BounceClassifier.Classify(text, statusText, reply, Window(humanText, address, allRecipients));
@@ -705,8 +710,11 @@ namespace MailOps.Core.Bounces
             }
 
             var lines = text.Substring(i).Split('\n').Take(12).ToList();
-            var kept = new List<string> { lines[0] };
             var lineStart = text.LastIndexOf('\n', Math.Max(0, i - 1)) + 1;
+            // a Sendmail transcript names the recipient in the command it answers (">>> RCPT To:<rcpt>"): that line's
+            // start says at which SMTP step the refusal came
+            var prefix = text.Substring(lineStart, i - lineStart);
+            var kept = new List<string> { (TranscriptLine.IsMatch(prefix) ? prefix : "") + lines[0] };
             var onSummaryLine = SummaryLine.IsMatch(text.Substring(lineStart, i - lineStart + Math.Min(address.Length + 8, text.Length - i)));
             foreach (var line in lines.Skip(1))
             {

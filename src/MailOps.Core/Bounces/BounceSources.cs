@@ -198,7 +198,9 @@ namespace MailOps.Core.Bounces
             {
                 // the columns of each ESP's suppression/bounce export; the generic list is tried after the format's own
                 [EspFormat.SendGrid] = (new[] { "email" }, new[] { "reason" }, new[] { "status" }, new[] { "created" }),
-                [EspFormat.Mailjet] = (new[] { "email" }, new[] { "error", "comment" }, new[] { "error_related_to", "status" }, new[] { "arrived_at", "date" }),
+                // Mailjet's bounce event (Event API): time (unix), email, error_related_to, error (its own words, see
+                // MailjetErrors), hard_bounce, blocked, and in newer exports comment / smtp_reply with the server's text
+                [EspFormat.Mailjet] = (new[] { "email" }, new[] { "comment", "smtp_reply", "error" }, new[] { "status" }, new[] { "time", "arrived_at", "date" }),
                 [EspFormat.Brevo] = (new[] { "email", "email address" }, new[] { "reason", "bounce reason", "reason.message" }, new[] { "event", "status", "reason.code" }, new[] { "date", "blocked at", "blockedat", "blocked_at", "blocked_on" }),
                 [EspFormat.Mailgun] = (new[] { "address", "recipient" }, new[] { "error" }, new[] { "code" }, new[] { "created_at" }),
                 [EspFormat.Generic] = (new[] { "email", "address", "recipient", "e-mail", "email address", "mail" },
@@ -282,7 +284,23 @@ namespace MailOps.Core.Bounces
                     var status = Cell(iS);
                     var statusCode = BounceClassifier.FindStatusCode(status);
                     var reply = status != null && status.Length == 3 && int.TryParse(status, out var rc) ? rc : 0;
-                    var r = BounceParser.ParseDiagnosticLine(address, Cell(id) ?? status ?? "", statusCode, reply, $"{path}:{line}");
+                    var diagnostic = Cell(id);
+                    string? reason = null;
+                    if (format == EspFormat.Mailjet && Cell(header.IndexOf("error")) is string mjError && MailjetErrors.TryGetValue(mjError, out var mjReason))
+                    {
+                        // Mailjet's own classification of the failure stands; the server's words (if exported) are kept
+                        reason = mjReason;
+                        diagnostic ??= mjError;
+                        if (Cell(header.IndexOf("error_related_to")) is string related)
+                        {
+                            diagnostic = diagnostic == mjError ? $"{related}: {mjError}" : $"{diagnostic} (Mailjet: {related}: {mjError})";
+                        }
+                    }
+
+                    // SendGrid's and Mailgun's bounce lists hold recipients refused by the receiving server: the reply
+                    // answered RCPT TO (or the equivalent) even when its text does not say so
+                    var answeredRcpt = format == EspFormat.SendGrid || format == EspFormat.Mailgun;
+                    var r = BounceParser.ParseDiagnosticLine(address, diagnostic ?? status ?? "", statusCode, reply, $"{path}:{line}", answeredRcpt, reason);
                     var timeText = Cell(it);
                     if (timeText != null && TryParseTime(timeText, out var time))
                     {
@@ -293,6 +311,29 @@ namespace MailOps.Core.Bounces
                 }
             }
         }
+
+        /// <summary>
+        /// The "error" values of Mailjet's bounce events, as its Event API documentation lists them (error_related_to:
+        /// recipient, domain, spam, system, mailjet), with the reason each one means.
+        /// </summary>
+        internal static readonly IReadOnlyDictionary<string, string> MailjetErrors = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase)
+        {
+            ["user unknown"] = BounceReasons.UserUnknown,          // the address does not exist
+            ["mailbox inactive"] = BounceReasons.Suspend,          // inactive for too long
+            ["quota exceeded"] = BounceReasons.MailboxFull,
+            ["invalid domain"] = BounceReasons.HostUnknown,        // the domain does not exist (or expired)
+            ["no mail host"] = BounceReasons.HostUnknown,          // nobody answers for the domain: DNS or mail hosts gone
+            ["relay/access denied"] = BounceReasons.Blocked,       // the receiving server refuses to talk to Mailjet
+            ["greylisted"] = BounceReasons.Blocked,                // temporary refusal of an unknown sender
+            ["sender blocked"] = BounceReasons.Blocked,
+            ["content blocked"] = BounceReasons.SpamDetected,      // an anti-spam filter refused the content
+            ["policy issue"] = BounceReasons.PolicyViolation,
+            ["system issue"] = BounceReasons.SystemError,
+            ["protocol issue"] = BounceReasons.SystemError,
+            ["connection issue"] = BounceReasons.NetworkError,
+            ["preblocked"] = BounceReasons.Suppressed,             // not sent: the address bounced before
+            ["duplicate in campaign"] = BounceReasons.Suppressed,  // not sent: deduplicated
+        };
 
         private static bool TryParseTime(string text, out DateTimeOffset time)
         {
