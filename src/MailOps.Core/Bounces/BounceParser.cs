@@ -427,8 +427,33 @@ namespace MailOps.Core.Bounces
                 replyCode = BounceClassifier.FindReplyCode(text);
             }
 
-            reason ??= BounceClassifier.Classify(text, statusCode, replyCode, null, answeredRcpt);
+            if (reason == null)
+            {
+                reason = BounceClassifier.Classify(text, statusCode, replyCode, null, answeredRcpt);
+                var host = RemoteHostIn.Match(text);
+                reason = ByReceivingProvider(reason, recipient, host.Success ? host.Groups[1].Value : null, text, statusCode, replyCode, answeredRcpt ? "in reply to RCPT TO command" : null);
+            }
+
             return new BounceRecord(BounceKind.DiagnosticLine, recipient, null, replyCode, statusCode, text, null, null, reason, null, null, null, null, source);
+        }
+
+        // "host mx.example.org[192.0.2.1] said:", "SMTP error from remote mail server after RCPT TO:... host smtp.wanadoo.fr [192.0.2.1]:"
+        private static readonly Regex RemoteHostIn = new Regex(@"(?:host|server|mta)\s+([A-Za-z0-9.-]+\.[A-Za-z]{2,})\.?\s*(?:\[[0-9a-fA-F.:]+\])?(?::|\s+(?:said|says|replied))", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant);
+
+        /// <summary>
+        /// A failure reported by a receiving provider whose own codes are known (<see cref="ReceivingProviders"/>)
+        /// takes the provider's meaning; anything else keeps the generic reason.
+        /// </summary>
+        private static string ByReceivingProvider(string reason, string recipient, string? answeringHost, string text, string? status, int reply, string? context)
+        {
+            if (!BounceReasons.IsFailure(reason))
+            {
+                return reason;
+            }
+
+            var domain = recipient.Contains("@") ? recipient.Substring(recipient.LastIndexOf('@') + 1) : null;
+            var stage = BounceClassifier.SmtpCommand(context == null ? text : text + " " + BounceClassifier.Normalize(context));
+            return ReceivingProviders.Classify(domain, answeringHost, text, status, reply, stage) ?? reason;
         }
 
         /// <summary>The same record at another time (log lines and exports carry their own time).</summary>
@@ -499,7 +524,10 @@ namespace MailOps.Core.Bounces
 
                 else
                 {
-                    reason = BounceClassifier.Classify(text, statusText, reply, Window(humanText, address, allRecipients));
+                    var context = Window(humanText, address, allRecipients);
+                    reason = BounceClassifier.Classify(text, statusText, reply, context);
+                    var answering = remote ?? (RemoteHostIn.Match(text) is Match h && h.Success ? h.Groups[1].Value : null) ?? reportingMta;
+                    reason = ByReceivingProvider(reason, address, answering, text, statusText, reply, context);
                     if ((reason == BounceReasons.OnHold || reason == BounceReasons.Undefined || reason == BounceReasons.NetworkError) && (action == "delayed" || Regex.IsMatch(text, @"expired|delayed", RegexOptions.IgnoreCase)))
                     {
                         reason = BounceReasons.Expired;
@@ -620,7 +648,8 @@ namespace MailOps.Core.Bounces
                     reason = BounceReasons.Expired;
                 }
 
-                var remote = Regex.Match(text, @"(?:host|server|mta)\s+([A-Za-z0-9.-]+\.[A-Za-z]{2,})(?:\s*\[[0-9a-fA-F.:]+\])?\s+(?:said|says|replied)", RegexOptions.IgnoreCase);
+                var remote = RemoteHostIn.Match(text);
+                reason = ByReceivingProvider(reason, rcpt, remote.Success ? remote.Groups[1].Value : null, text, status, reply, window);
                 result.Add(new BounceRecord(BounceKind.NonStandard, rcpt, "failed", reply, status, text.Length > 0 ? Truncate(text, 1000) : null,
                     remote.Success ? remote.Groups[1].Value : null, message.Date == DateTimeOffset.MinValue ? (DateTimeOffset?)null : message.Date,
                     reason, null, originalSender, originalId, bounceId, source));
@@ -672,18 +701,24 @@ namespace MailOps.Core.Bounces
 
         private static List<string> AddressesIn(string text, HashSet<string> exclude)
         {
-            var found = new List<string>();
-            foreach (Match m in Address.Matches(text))
+            // an address mentioned as a sender, a contact or in a URL is not a failed recipient, wherever else it
+            // appears ("please contact <support@isp>", then the same address again in a translation of the text)
+            var matches = Address.Matches(text).Cast<Match>().ToList();
+            var notRecipients = new HashSet<string>(exclude, StringComparer.OrdinalIgnoreCase);
+            foreach (var m in matches)
             {
-                var a = m.Value.Trim('.');
-                if (exclude.Contains(a) || Regex.IsMatch(a, @"^(mailer-daemon|postmaster|double-bounce|root|nobody)@", RegexOptions.IgnoreCase))
-                {
-                    continue;
-                }
-
-                // an address mentioned as a sender or in a URL is not a failed recipient
                 var before = text.Substring(Math.Max(0, m.Index - 30), Math.Min(30, m.Index));
                 if (Regex.IsMatch(before, @"(from|sender|mail from|return-path|reply-to|contact|write to|send mail to|https?://\S*)[:<\s]*$", RegexOptions.IgnoreCase))
+                {
+                    notRecipients.Add(m.Value.Trim('.'));
+                }
+            }
+
+            var found = new List<string>();
+            foreach (var m in matches)
+            {
+                var a = m.Value.Trim('.');
+                if (notRecipients.Contains(a) || Regex.IsMatch(a, @"^(mailer-daemon|postmaster|double-bounce|root|nobody)@", RegexOptions.IgnoreCase))
                 {
                     continue;
                 }
