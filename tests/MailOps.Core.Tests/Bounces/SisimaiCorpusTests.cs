@@ -165,7 +165,7 @@ namespace MailOps.Core.Tests.Bounces
             // maildir/dos and maildir/mac hold copies of maildir/bsd mails with CRLF and CR line ends: found by their
             // content with the line ends made equal, each copy must give the same recipients, reasons and codes
             var root = Corpora.Find("sisimai/set-of-emails/maildir")!;
-            string Key(string file) => Convert.ToBase64String(System.Security.Cryptography.SHA256.Create().ComputeHash(
+            string Key(string file) => Convert.ToBase64String(System.Security.Cryptography.SHA256.HashData(
                 Encoding.UTF8.GetBytes(Encoding.Latin1.GetString(File.ReadAllBytes(file)).Replace("\r\n", "\n").Replace('\r', '\n'))));
             var originals = Directory.GetFiles(Path.Combine(root, "bsd")).GroupBy(Key).ToDictionary(g => g.Key, g => g.First());
             string Describe(string file) => string.Join("; ", BounceParser.ParseFile(file).Select(r => $"{r.Recipient} {r.Reason} {r.StatusCode} {r.ReplyCode}"));
